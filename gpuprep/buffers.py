@@ -1,0 +1,165 @@
+"""Reusable host buffers: large batches without a page fault per 4 KiB, and never a race.
+
+A fresh 154 MB float32 batch costs tens of milliseconds in page faults before a single value
+is written, more than the arithmetic itself. :class:`BufferPool` keeps a few buffers and
+hands one out again only when
+
+* nothing outside the pool refers to its memory any more (no tensor, view or NumPy array
+  made from it is alive), and
+* the device copy that last read it, if any, has finished (a recorded CUDA event).
+
+So a caller can hold on to a batch as long as it likes: the pool then makes a new one.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["BufferPool"]
+
+
+def _storage_refs(t: Tensor) -> int:
+    """How many tensors (and storage objects) share ``t``'s memory, ``t`` included."""
+    storage = t.untyped_storage()
+    return int(torch._C._storage_Use_Count(storage._cdata))
+
+
+_CAN_COUNT = hasattr(torch._C, "_storage_Use_Count")
+
+
+@dataclass
+class _Slot:
+    buf: Tensor
+    refs_when_idle: int
+    event: Optional[Any] = None
+
+    def idle(self) -> bool:
+        return _storage_refs(self.buf) <= self.refs_when_idle
+
+    def copy_done(self) -> bool:
+        return self.event is None or bool(self.event.query())
+
+
+class BufferPool:
+    """A bounded set of host buffers that are reused only once nobody holds them.
+
+    Args:
+        capacity: how many buffers to keep. When all of them are in use a new tensor is
+            returned that the pool does not keep.
+        pin_memory: allocate page-locked memory (for fast, asynchronous copies to a GPU).
+
+    Example:
+        >>> pool = BufferPool(capacity=2)
+        >>> a = pool.empty((2, 3), torch.float32)
+        >>> b = pool.empty((2, 3), torch.float32)  # ``a`` is still held: another buffer
+        >>> a.data_ptr() != b.data_ptr()
+        True
+        >>> ptr = a.data_ptr(); del a
+        >>> pool.empty((2, 3), torch.float32).data_ptr() == ptr
+        True
+    """
+
+    def __init__(self, capacity: int = 2, *, pin_memory: bool = False) -> None:
+        if capacity < 1:
+            raise ValueError(f"Expected capacity >= 1. Got {capacity}.")
+        self.capacity = capacity
+        self.pin_memory = pin_memory
+        self._slots: list[_Slot] = []
+        self._lock = threading.Lock()
+
+    def empty(
+        self,
+        shape: Sequence[int],
+        dtype: torch.dtype,
+        *,
+        memory_format: torch.memory_format = torch.contiguous_format,
+    ) -> Tensor:
+        """An uninitialized tensor that no one else holds and no copy still reads."""
+        shape = tuple(int(s) for s in shape)
+        strides = _strides(shape, memory_format)
+        nbytes = _nbytes(shape, dtype)
+        if not _CAN_COUNT:
+            return self._allocate(shape, strides, dtype)
+        with self._lock:
+            slot = self._find(nbytes)
+            if slot is None:
+                buf = self._allocate((nbytes,), (1,), torch.uint8)
+                slot = _Slot(buf, _storage_refs(buf))
+                self._slots.append(slot)
+                if len(self._slots) > self.capacity:
+                    self._slots.pop(0)  # its holder keeps it; the pool forgets it
+            else:
+                if slot.event is not None:
+                    slot.event.synchronize()
+                    slot.event = None
+                self._slots.remove(slot)
+                self._slots.append(slot)  # most recently used last
+            return _view(slot.buf, shape, strides, dtype)
+
+    def record(self, tensor: Tensor, event: Any) -> None:
+        """Mark ``tensor``'s buffer as read by an asynchronous copy that ``event`` follows.
+
+        The buffer is not handed out again until the event has completed.
+        """
+        ptr = tensor.untyped_storage().data_ptr()
+        with self._lock:
+            for slot in self._slots:
+                if slot.buf.untyped_storage().data_ptr() == ptr:
+                    slot.event = event
+                    return
+
+    def clear(self) -> None:
+        """Forget every buffer (memory is freed once its last holder lets go)."""
+        with self._lock:
+            for slot in self._slots:
+                if slot.event is not None:
+                    slot.event.synchronize()
+            self._slots.clear()
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def _find(self, nbytes: int) -> Optional[_Slot]:
+        same_size = [s for s in self._slots if s.buf.numel() == nbytes and s.idle()]
+        # Prefer a buffer whose copy has finished; otherwise the oldest one, waited for,
+        # rather than allocating past the capacity.
+        for slot in same_size:
+            if slot.copy_done():
+                return slot
+        if same_size and len(self._slots) >= self.capacity:
+            return same_size[0]
+        return None
+
+    def _allocate(self, shape: tuple, strides: tuple, dtype: torch.dtype) -> Tensor:
+        return torch.empty_strided(shape, strides, dtype=dtype, pin_memory=self.pin_memory)
+
+
+def _nbytes(shape: tuple, dtype: torch.dtype) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n * torch.empty(0, dtype=dtype).element_size()
+
+
+def _strides(shape: tuple, memory_format: torch.memory_format) -> tuple:
+    if memory_format == torch.channels_last and len(shape) == 4:
+        n, c, h, w = shape
+        return (h * w * c, 1, w * c, c)
+    if memory_format not in (torch.contiguous_format, torch.channels_last):
+        raise ValueError(f"Expected contiguous or channels_last memory format. Got {memory_format}.")
+    strides, acc = [], 1
+    for s in reversed(shape):
+        strides.append(acc)
+        acc *= max(s, 1)
+    return tuple(reversed(strides))
+
+
+def _view(buf: Tensor, shape: tuple, strides: tuple, dtype: torch.dtype) -> Tensor:
+    """A new tensor (not an autograd view) over ``buf``'s memory."""
+    out = torch.empty(0, dtype=dtype, device=buf.device)
+    return out.set_(buf.untyped_storage(), 0, shape, strides)

@@ -1,0 +1,163 @@
+"""Host side: stack NumPy samples into one batch tensor, unchanged. Safe in DataLoader workers.
+
+:func:`collate` is a drop-in ``collate_fn``. It follows ``default_collate``'s nesting rules,
+but stacks every NumPy array leaf as it is: a list of (H, W, C) uint8 images becomes one
+(N, H, W, C) uint8 tensor, with no per-image cast, permute or normalize. That work happens
+later, once per batch, where the batch is going (:class:`gpuprep.Preprocess`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import get_worker_info
+from torch.utils.data._utils.collate import collate as _collate_nested
+from torch.utils.data._utils.collate import default_collate_fn_map
+
+from .buffers import BufferPool
+
+__all__ = ["collate", "stack_arrays", "torch_dtype"]
+
+# NumPy kinds that have no meaning as pixels: object, strings, void, complex, datetimes.
+_REJECTED_KINDS = {
+    "O": "object",
+    "U": "string",
+    "S": "bytes",
+    "V": "void",
+    "c": "complex",
+    "M": "datetime",
+    "m": "timedelta",
+}
+# Below this size a fresh allocation is cheap; above it page faults dominate and batches
+# made in the main process are taken from a small pool of reusable buffers.
+_POOL_MIN_BYTES = 1 << 20
+_MAIN_PROCESS_POOL = BufferPool(capacity=2)
+
+
+def torch_dtype(dtype: np.dtype) -> torch.dtype:
+    """The torch dtype for a NumPy dtype in native byte order."""
+    return torch.from_numpy(np.empty(0, dtype=dtype.newbyteorder("="))).dtype
+
+
+def _check_arrays(arrays: Sequence[Any]) -> tuple[tuple[int, ...], np.dtype]:
+    if len(arrays) == 0:
+        raise ValueError("Expected a non-empty batch of samples. Got an empty batch.")
+    first = arrays[0]
+    if not isinstance(first, np.ndarray):
+        raise TypeError(f"Expected sample 0 to be a numpy.ndarray. Got {type(first).__name__}.")
+    shape, dtype = first.shape, first.dtype.newbyteorder("=")
+    if dtype.kind in _REJECTED_KINDS:
+        raise TypeError(
+            f"Expected numeric or bool arrays. Got sample 0 of {_REJECTED_KINDS[dtype.kind]} "
+            f"dtype {first.dtype}."
+        )
+    for i, a in enumerate(arrays):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"Expected sample {i} to be a numpy.ndarray. Got {type(a).__name__}.")
+        if a.dtype.newbyteorder("=") != dtype:
+            raise TypeError(
+                f"Expected every sample to have dtype {dtype} like sample 0. "
+                f"Got sample {i} of dtype {a.dtype}."
+            )
+        if a.shape != shape:
+            raise ValueError(
+                f"Expected every sample to have shape {shape} like sample 0. "
+                f"Got sample {i} of shape {a.shape}."
+            )
+    return shape, dtype
+
+
+def _new_batch(shape: tuple, dtype: torch.dtype) -> Tensor:
+    """Memory for a batch: shared memory in a worker, a reusable buffer in the main process."""
+    if get_worker_info() is not None:
+        # The batch travels to the main process through shared memory, as in default_collate:
+        # writing it there directly saves a copy.
+        nbytes = int(np.prod(shape)) * torch.empty(0, dtype=dtype).element_size()
+        storage = torch.UntypedStorage._new_shared(nbytes)
+        return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
+    if int(np.prod(shape)) * torch.empty(0, dtype=dtype).element_size() >= _POOL_MIN_BYTES:
+        return _MAIN_PROCESS_POOL.empty(shape, dtype)
+    return torch.empty(shape, dtype=dtype)
+
+
+def stack_arrays(
+    arrays: Sequence[np.ndarray],
+    out: Optional[Tensor] = None,
+    *,
+    alloc: Optional[Callable[[tuple, torch.dtype], Tensor]] = None,
+) -> Tensor:
+    """Stack same-shape, same-dtype arrays along a new first dimension, one copy each.
+
+    Args:
+        arrays: NumPy arrays, any strides or byte order; read-only arrays are fine.
+        out: optional tensor of shape (N, *shape) and the arrays' dtype to write into.
+        alloc: optional ``alloc(shape, dtype)`` that makes the output once the shape and
+            dtype are known (a staging buffer, say).
+
+    Returns:
+        A tensor of shape (N, *shape) and the arrays' dtype (in native byte order).
+
+    Raises:
+        ValueError: empty list, shapes that differ (naming the first sample at fault).
+        TypeError: a sample that is not an array, dtypes that differ, object, string or
+            complex arrays.
+    """
+    shape, dtype = _check_arrays(arrays)
+    tdtype = torch_dtype(dtype)
+    full = (len(arrays), *shape)
+    if out is None:
+        out = (alloc or _new_batch)(full, tdtype)
+    if tuple(out.shape) != full or out.dtype != tdtype or not out.is_contiguous():
+        raise ValueError(
+            f"Expected out of shape {full} and dtype {tdtype}, contiguous. "
+            f"Got {tuple(out.shape)} {out.dtype}."
+        )
+    dst = out.numpy()
+    for i, a in enumerate(arrays):
+        if a.flags.c_contiguous and a.flags.writeable and a.dtype.isnative:
+            # torch's copy runs on all intra-op threads; NumPy's on one.
+            out[i].copy_(torch.from_numpy(a))
+        else:
+            # Strided views, read-only and byte-swapped arrays: NumPy reads them as they are.
+            np.copyto(dst[i], a, casting="no" if a.dtype.isnative else "equiv")
+    return out
+
+
+def _collate_arrays(batch: Sequence[np.ndarray], *, collate_fn_map: Any = None) -> Tensor:
+    return stack_arrays(batch)
+
+
+_COLLATE_FN_MAP: dict[Any, Callable[..., Any]] = {
+    **default_collate_fn_map,
+    np.ndarray: _collate_arrays,
+}
+
+
+def collate(samples: Sequence[Any]) -> Any:
+    """A drop-in ``collate_fn`` that keeps images as they are: uint8 stays uint8, HWC stays HWC.
+
+    Tuples, lists, dicts and bare samples nest as in ``default_collate``. Each NumPy array
+    leaf is stacked into one tensor with its dtype and layout; every other leaf comes out
+    exactly as ``default_collate`` makes it. Inside a DataLoader worker the batch is written
+    straight into shared memory. Never touches CUDA.
+
+    Args:
+        samples: the list of samples that a DataLoader hands to its ``collate_fn``.
+
+    Returns:
+        The batch, with images of shape (N, H, W, C) or (N, H, W) in their own dtype.
+
+    Example:
+        >>> imgs = [np.zeros((4, 5, 3), np.uint8) for _ in range(2)]
+        >>> x, y = collate([(imgs[0], 0), (imgs[1], 1)])
+        >>> x.shape, x.dtype, y.tolist()
+        (torch.Size([2, 4, 5, 3]), torch.uint8, [0, 1])
+    """
+    if len(samples) == 0:
+        raise ValueError("Expected a non-empty batch of samples. Got an empty batch.")
+    if any(isinstance(s, np.ndarray) for s in samples):
+        return stack_arrays(samples)
+    return _collate_nested(samples, collate_fn_map=_COLLATE_FN_MAP)

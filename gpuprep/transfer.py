@@ -1,0 +1,345 @@
+"""Device transfer: one host-to-device copy per batch, then :class:`Preprocess` on the device.
+
+Two ways in:
+
+* :class:`GPUCollate`, a ``collate_fn`` for ``num_workers=0``: stacks the images straight into
+  a reused pinned buffer and copies it to the device in the same call.
+* :class:`DeviceLoader`, around a DataLoader that uses workers and :func:`gpuprep.collate`:
+  copies and preprocesses batches ahead of time on a side CUDA stream.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import get_worker_info
+from torch.utils.data._utils.collate import collate as _collate_nested
+
+from .buffers import BufferPool
+from .host import _COLLATE_FN_MAP, stack_arrays
+from .layer import Preprocess
+
+__all__ = ["DeviceLoader", "GPUCollate", "resolve_device", "to_device"]
+
+Key = Union[int, str, Any]
+
+
+def resolve_device(device: Union[str, torch.device, None] = None) -> torch.device:
+    """An explicit device: ``None`` means ``cuda:$LOCAL_RANK`` (or the current CUDA device)
+    when CUDA is available, else the CPU; ``"cuda"`` means the current CUDA device.
+
+    Raises:
+        ValueError: a string that names no device, or a CUDA index that does not exist.
+        RuntimeError: a CUDA device where CUDA is not available.
+    """
+    if device is None:
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        local_rank = os.environ.get("LOCAL_RANK")
+        index = int(local_rank) if local_rank is not None else torch.cuda.current_device()
+        device = torch.device("cuda", index)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise ValueError(
+            f"Expected a device such as 'cpu', 'cuda' or 'cuda:1'. Got {device!r}."
+        ) from e
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"Expected CUDA for device {str(dev)!r}, but CUDA is not available.")
+        if dev.index is None:
+            dev = torch.device("cuda", torch.cuda.current_device())
+        if dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"Expected a CUDA index below {torch.cuda.device_count()}. Got {str(dev)!r}."
+            )
+    return dev
+
+
+def to_device(obj: Any, device: torch.device) -> Any:
+    """Move every tensor in a nested batch to ``device`` (asynchronously where it can)."""
+    if isinstance(obj, Tensor):
+        return obj.to(device, non_blocking=True)
+    if isinstance(obj, Mapping):
+        moved = {k: to_device(v, device) for k, v in obj.items()}
+        try:
+            return type(obj)(moved)  # type: ignore[call-arg]
+        except TypeError:
+            return moved
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return type(obj)(*(to_device(v, device) for v in obj))
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(to_device(v, device) for v in obj)
+    return obj
+
+
+class _Hole:
+    """Stands where the image goes while the rest of a batch is collated or moved."""
+
+    def __repr__(self) -> str:
+        return "<image>"
+
+
+_HOLE = _Hole()
+_HOLE_MAP = {**_COLLATE_FN_MAP, _Hole: lambda batch, *, collate_fn_map=None: _HOLE}
+
+
+def _get(sample: Any, key: Key, where: str) -> Any:
+    """``sample[key]``, with an error that says which sample and which keys there are."""
+    if isinstance(sample, Mapping):
+        if key not in sample:
+            raise KeyError(
+                f"Expected image_key {key!r} in {where}. Its keys are {list(sample)}."
+            )
+        return sample[key]
+    if isinstance(sample, (tuple, list)):
+        if not isinstance(key, int) or isinstance(key, bool):
+            raise TypeError(
+                f"Expected an integer image_key for {where}, a {type(sample).__name__} "
+                f"of length {len(sample)}. Got {key!r}."
+            )
+        if not -len(sample) <= key < len(sample):
+            raise IndexError(
+                f"Expected image_key {key} within {where}, a {type(sample).__name__} "
+                f"of length {len(sample)}."
+            )
+        return sample[key]
+    raise TypeError(
+        f"Expected {where} to be an array, a tuple, a list or a dict. "
+        f"Got {type(sample).__name__}."
+    )
+
+
+def _put(sample: Any, key: Key, value: Any) -> Any:
+    """A shallow copy of ``sample`` with ``value`` at ``key``."""
+    if isinstance(sample, Mapping):
+        d = dict(sample)
+        d[key] = value
+        try:
+            return type(sample)(d)  # type: ignore[call-arg]
+        except TypeError:
+            return d
+    items = list(sample)
+    items[key] = value
+    if isinstance(sample, tuple) and hasattr(sample, "_fields"):
+        return type(sample)(*items)
+    return type(sample)(items)
+
+
+def _is_image(obj: Any) -> bool:
+    return isinstance(obj, (np.ndarray, Tensor))
+
+
+class GPUCollate:
+    """A drop-in ``collate_fn`` that returns batches already on the device and preprocessed.
+
+    For ``DataLoader(..., num_workers=0)``. Images are stacked straight into a pinned host
+    buffer that is reused across batches (never while its copy is still in flight), copied to
+    the device with one ``non_blocking`` copy, and run through ``preprocess`` there. The
+    rest of the batch comes out as :func:`gpuprep.collate` makes it, moved to the device
+    (labels stay int64).
+
+    Args:
+        device: where batches go; ``"cpu"`` works too (no pinning).
+        preprocess: the module run on the device, :class:`Preprocess` by default.
+        image_key: position of the image in tuple/list samples, or its key in dict samples.
+            When the samples are bare arrays the whole batch is the image.
+
+    Raises:
+        RuntimeError: when called inside a DataLoader worker, on every device: workers are
+            for :func:`gpuprep.collate` and :class:`DeviceLoader`.
+
+    Example:
+        >>> gc = GPUCollate(device="cpu")
+        >>> x, y = gc([(np.zeros((8, 8, 3), np.uint8), 1), (np.zeros((8, 8, 3), np.uint8), 2)])
+        >>> x.shape, x.dtype, y.tolist()
+        (torch.Size([2, 3, 8, 8]), torch.float32, [1, 2])
+    """
+
+    def __init__(
+        self,
+        device: Union[str, torch.device, None] = "cuda",
+        preprocess: Optional[nn.Module] = None,
+        image_key: Key = 0,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.preprocess = (Preprocess() if preprocess is None else preprocess).to(self.device)
+        self.image_key = image_key
+        self._staging = BufferPool(capacity=2, pin_memory=self.device.type == "cuda")
+
+    def __call__(self, samples: Sequence[Any]) -> Any:
+        if get_worker_info() is not None:
+            raise RuntimeError(
+                "GPUCollate runs in the main process (DataLoader num_workers=0). With workers, "
+                "use collate_fn=gpuprep.collate and wrap the DataLoader in "
+                "gpuprep.DeviceLoader(loader, device=...)."
+            )
+        if len(samples) == 0:
+            raise ValueError("Expected a non-empty batch of samples. Got an empty batch.")
+        if _is_image(samples[0]):
+            images, structure = list(samples), None
+        else:
+            images = [_get(s, self.image_key, f"sample {i}") for i, s in enumerate(samples)]
+            holed = [_put(s, self.image_key, _HOLE) for s in samples]
+            structure = to_device(_collate_nested(holed, collate_fn_map=_HOLE_MAP), self.device)
+        if images and isinstance(images[0], Tensor):
+            images = [_host_array(t, i) for i, t in enumerate(images)]
+        image = self._transfer(stack_arrays(images, alloc=self._staging.empty))
+        out = self.preprocess(image)
+        return out if structure is None else _put(structure, self.image_key, out)
+
+    def _transfer(self, host: Tensor) -> Tensor:
+        if self.device.type != "cuda":
+            return host.to(self.device)
+        stream = torch.cuda.current_stream(self.device)
+        dev = host.to(self.device, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record(stream)
+        self._staging.record(host, done)  # not refilled before this copy has finished
+        return dev
+
+    def __repr__(self) -> str:
+        return (
+            f"GPUCollate(device={str(self.device)!r}, image_key={self.image_key!r}, "
+            f"preprocess={self.preprocess})"
+        )
+
+
+def _host_array(t: Tensor, index: int) -> np.ndarray:
+    if t.device.type != "cpu":
+        raise ValueError(f"Expected sample {index} on the CPU. Got a tensor on {t.device}.")
+    return t.numpy()
+
+
+class DeviceLoader:
+    """Wraps a loader of :func:`gpuprep.collate` batches and yields them preprocessed on a device.
+
+    Typically ``DeviceLoader(DataLoader(ds, num_workers=k, collate_fn=gpuprep.collate,
+    pin_memory=True))``. On CUDA up to ``prefetch`` batches are copied and preprocessed ahead
+    of time on one side stream, made once per loader on its device. The side stream waits for
+    the consumer's stream before it reuses memory, the consumer's stream waits for each batch
+    before it is handed out, and every handed-out tensor is recorded on the consumer's stream
+    so the caching allocator does not reuse it early. On the CPU it yields the same batches
+    synchronously.
+
+    Args:
+        loader: any re-iterable of batches whose image is a uint8/uint16/float tensor.
+        device: where batches go; ``None`` picks ``cuda:$LOCAL_RANK`` when CUDA is there,
+            else the CPU.
+        preprocess: the module run on the device, :class:`Preprocess` by default.
+        image_key: position or key of the image in each batch; bare tensors are the image.
+        prefetch: how many batches to keep in flight (>= 1).
+    """
+
+    def __init__(
+        self,
+        loader: Iterable[Any],
+        device: Union[str, torch.device, None] = None,
+        preprocess: Optional[nn.Module] = None,
+        image_key: Key = 0,
+        prefetch: int = 2,
+    ) -> None:
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
+            raise ValueError(f"Expected prefetch to be an integer >= 1. Got {prefetch!r}.")
+        self.loader = loader
+        self.device = resolve_device(device)
+        self.preprocess = (Preprocess() if preprocess is None else preprocess).to(self.device)
+        self.image_key = image_key
+        self.prefetch = prefetch
+        self._stream = (
+            torch.cuda.Stream(device=self.device) if self.device.type == "cuda" else None
+        )
+
+    def __len__(self) -> int:
+        return len(self.loader)  # type: ignore[arg-type]
+
+    @property
+    def dataset(self) -> Any:
+        return self.loader.dataset  # type: ignore[attr-defined]
+
+    @property
+    def sampler(self) -> Any:
+        return self.loader.sampler  # type: ignore[attr-defined]
+
+    @property
+    def batch_sampler(self) -> Any:
+        return self.loader.batch_sampler  # type: ignore[attr-defined]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Pass the epoch to every sampler (or loader) that has ``set_epoch``."""
+        seen = set()
+        for target in (
+            self.loader,
+            getattr(self.loader, "sampler", None),
+            getattr(getattr(self.loader, "batch_sampler", None), "sampler", None),
+        ):
+            if target is not None and id(target) not in seen and hasattr(target, "set_epoch"):
+                seen.add(id(target))
+                target.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._stream is None:
+            for batch in self.loader:
+                yield self._process(batch)
+        else:
+            yield from self._iter_cuda(self._stream)
+
+    def _iter_cuda(self, side: torch.cuda.Stream) -> Iterator[Any]:
+        pending: collections.deque = collections.deque()
+        it = iter(self.loader)
+        try:
+            for batch in it:
+                consumer = torch.cuda.current_stream(self.device)
+                side.wait_stream(consumer)  # memory the consumer freed may be reused here
+                with torch.cuda.stream(side):
+                    out = self._process(batch)
+                    ready = torch.cuda.Event()
+                    ready.record(side)
+                del batch
+                pending.append((out, ready))
+                if len(pending) > self.prefetch:
+                    yield self._hand_out(*pending.popleft())
+            while pending:
+                yield self._hand_out(*pending.popleft())
+        finally:
+            pending.clear()
+            del it
+
+    def _hand_out(self, out: Any, ready: torch.cuda.Event) -> Any:
+        consumer = torch.cuda.current_stream(self.device)
+        consumer.wait_event(ready)
+        _for_each_tensor(out, lambda t: t.record_stream(consumer) if t.is_cuda else None)
+        return out
+
+    def _process(self, batch: Any) -> Any:
+        if _is_image(batch):
+            image, rest = batch, None
+        else:
+            image = _get(batch, self.image_key, "the batch")
+            rest = to_device(_put(batch, self.image_key, _HOLE), self.device)
+        if isinstance(image, np.ndarray):
+            image = torch.from_numpy(image)
+        out = self.preprocess(image.to(self.device, non_blocking=True))
+        return out if rest is None else _put(rest, self.image_key, out)
+
+    def __repr__(self) -> str:
+        return (
+            f"DeviceLoader(device={str(self.device)!r}, prefetch={self.prefetch}, "
+            f"image_key={self.image_key!r}, loader={self.loader!r})"
+        )
+
+
+def _for_each_tensor(obj: Any, fn: Callable[[Tensor], Any]) -> None:
+    if isinstance(obj, Tensor):
+        fn(obj)
+    elif isinstance(obj, Mapping):
+        for v in obj.values():
+            _for_each_tensor(v, fn)
+    elif isinstance(obj, (tuple, list)):
+        for v in obj:
+            _for_each_tensor(v, fn)
