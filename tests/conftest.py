@@ -1,0 +1,61 @@
+"""Shared fixtures: devices (CUDA skipped where absent), a float64 reference, tolerances."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+CUDA = torch.cuda.is_available()
+
+
+def pytest_collection_modifyitems(config, items):
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "cuda" in item.keywords and not CUDA:
+            item.add_marker(skip)
+
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> str:
+    return request.param
+
+
+def max_of(dtype) -> float:
+    if dtype in (torch.uint8, np.uint8):
+        return 255.0
+    if dtype in (torch.uint16, np.uint16):
+        return 65535.0
+    return 1.0
+
+
+def reference(x, mean, std, layout: str = "NHWC") -> torch.Tensor:
+    """(x / max - mean) / std in float64, as (N, C, H, W), on the CPU."""
+    t = torch.as_tensor(np.asarray(x)) if isinstance(x, np.ndarray) else x.detach().cpu()
+    m = max_of(t.dtype)
+    t = t.to(torch.float64)
+    if layout == "NHWC":
+        t = t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2)
+    mean_t = torch.as_tensor(mean, dtype=torch.float64).reshape(1, -1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=torch.float64).reshape(1, -1, 1, 1)
+    return (t / m - mean_t) / std_t
+
+
+def tolerance(dtype: torch.dtype, ref: torch.Tensor) -> dict:
+    """Per-dtype tolerance: float32 arithmetic then one rounding to the output dtype."""
+    mag = float(ref.abs().max()) if ref.numel() else 1.0
+    eps32 = torch.finfo(torch.float32).eps
+    if dtype == torch.float32:
+        return {"rtol": 0.0, "atol": 8 * eps32 * max(mag, 1.0)}
+    eps = torch.finfo(dtype).eps
+    return {"rtol": eps, "atol": 8 * eps32 * max(mag, 1.0) + eps * 1e-3}
+
+
+def assert_matches_reference(y, x, mean, std, layout="NHWC", dtype=torch.float32):
+    ref = reference(x, mean, std, layout)
+    assert y.dtype == dtype
+    assert tuple(y.shape) == tuple(ref.shape)
+    torch.testing.assert_close(y.detach().cpu().to(torch.float64), ref, **tolerance(dtype, ref))
