@@ -32,7 +32,7 @@ def _storage_refs(t: Tensor) -> int:
 _CAN_COUNT = hasattr(torch._C, "_storage_Use_Count")
 
 
-@dataclass
+@dataclass(eq=False)
 class _Slot:
     buf: Tensor
     refs_when_idle: int

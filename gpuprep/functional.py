@@ -46,9 +46,9 @@ _EXPECTED = {
     "NHWC": "(N, H, W, C) or (N, H, W)",
     "NCHW": "(N, C, H, W)",
 }
-# Work on the CPU is done this many bytes of float32 output at a time, so that the second
-# pass over each piece finds it in cache instead of in memory.
-_CPU_CHUNK_BYTES = 1 << 20
+# Work on the CPU is done this many bytes of float32 output at a time (two 224x224x3
+# images), so that the second pass over each piece finds it in cache, not in memory.
+_CPU_CHUNK_BYTES = 2 << 20
 
 Stats = Union[float, Sequence[float], Tensor]
 
@@ -262,7 +262,7 @@ def _normalize_cpu(xv: Tensor, scale: Tensor, bias: Tensor, out: Tensor) -> None
 
     CPU kernels materialize a cast before mixed-dtype arithmetic, so a single
     ``addcmul(bias, x_uint8, scale)`` reads and writes the whole float32 batch twice. Here
-    each chunk (about 1 MiB of float32) is cast straight into the output (or a float32
+    each chunk (about 2 MiB of float32) is cast straight into the output (or a float32
     scratch when the output is half precision) and then scaled and shifted in place while
     it is still in cache: one trip through memory for the output.
     """

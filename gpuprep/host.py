@@ -8,6 +8,7 @@ later, once per batch, where the batch is going (:class:`gpuprep.Preprocess`).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -115,13 +116,15 @@ def stack_arrays(
             f"Expected out of shape {full} and dtype {tdtype}, contiguous. "
             f"Got {tuple(out.shape)} {out.dtype}."
         )
-    dst = out.numpy()
-    for i, a in enumerate(arrays):
-        if a.flags.c_contiguous and a.flags.writeable and a.dtype.isnative:
-            # torch's copy runs on all intra-op threads; NumPy's on one.
-            out[i].copy_(torch.from_numpy(a))
-        else:
-            # Strided views, read-only and byte-swapped arrays: NumPy reads them as they are.
+    if all(a.flags.c_contiguous and a.dtype.isnative for a in arrays):
+        with warnings.catch_warnings():
+            # Read-only arrays are only read here.
+            warnings.simplefilter("ignore", UserWarning)
+            torch.stack([torch.from_numpy(a) for a in arrays], out=out)
+    else:
+        # Strided views and byte-swapped arrays: NumPy reads them as they are.
+        dst = out.numpy()
+        for i, a in enumerate(arrays):
             np.copyto(dst[i], a, casting="no" if a.dtype.isnative else "equiv")
     return out
 

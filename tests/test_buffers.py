@@ -75,3 +75,13 @@ def test_pending_copy_is_waited_for():
     b = pool.empty((4,), torch.uint8)  # full pool: reuse, but only after the copy ended
     assert ev.waited and base_ptr(b) == ptr
     np.testing.assert_array_equal(b.numpy().shape, (4,))
+
+
+def test_reuse_of_an_older_buffer_among_several():
+    pool = BufferPool(capacity=3)
+    a = pool.empty((16,), torch.uint8)
+    b = pool.empty((16,), torch.uint8)
+    ptr_a = base_ptr(a)
+    del a  # the older one is free, the newer one held
+    c = pool.empty((16,), torch.uint8)
+    assert base_ptr(c) == ptr_a and base_ptr(b) != ptr_a

@@ -1,0 +1,567 @@
+"""gpuprep-bench: the pipelines people use, side by side, next to the physical floor.
+
+Every pipeline turns the same Python list of N uint8 (H, W, C) NumPy images into a
+normalized float32 (N, C, H, W) batch on the target device (default 256 x 224 x 224 x 3):
+
+* ``seed``: torchvision ``ToTensor()`` + ``Normalize()`` per sample, ``default_collate``, then
+  ``.to(device)``: what most tutorials teach.
+* ``tv2``: ``np.stack``, then torchvision.transforms.v2 ``ToDtype(scale=True)`` + ``Normalize``
+  on the batch.
+* ``kornia``: ``kornia.image_to_tensor`` + ``kornia.enhance.Normalize`` on the batch.
+* ``timm``: timm's ``fast_collate`` + ``PrefetchLoader`` (when timm is installed).
+* ``gpuprep``: :func:`gpuprep.collate` + :class:`gpuprep.Preprocess`; on CUDA also
+  :class:`gpuprep.GPUCollate` and :class:`gpuprep.DeviceLoader`.
+
+How it is timed: every pipeline is checked once against the seed's output; then warm-up
+rounds; then R rounds, each running every pipeline once in rotating order (A and B
+alternate) on one of several input lists in turn (so no pipeline meets data that is
+still in cache from its own previous run). CUDA work is synchronized before the clock
+stops. Reported: the median and the 25th-75th percentile range of the ms per batch.
+
+The floor, measured in the same run:
+
+* CPU rows: ``bytes/img`` is the least any pipeline must move, the uint8 image read once
+  (H*W*C) and the float32 result written once (4*H*W*C); the floor is that over the
+  machine's memcpy bandwidth (bytes read + written per second by a large ``copy_``).
+* CUDA rows: ``bytes/img`` is what crosses from host to device (H*W*C for uint8 pipelines,
+  4*H*W*C for the seed); the floor is that over the pinned host-to-device bandwidth plus the
+  device kernel's read + write over the device-to-device copy bandwidth.
+
+``host ms`` is CPU time (all threads) spent in the host-side part of a pipeline per batch:
+for GPU pipelines it is what the training process's CPU pays, measurable without a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+import gpuprep
+from gpuprep import IMAGENET_MEAN, IMAGENET_STD
+
+__all__ = ["Pipeline", "main", "make_images", "load_images", "pipelines", "run_benchmark"]
+
+
+@dataclass
+class Pipeline:
+    """One way to get a list of images to a normalized batch on ``device``.
+
+    ``host(images)`` is the part that runs on the CPU before anything reaches the device;
+    ``finish(host_result)`` does the transfer and the device work.
+    """
+
+    name: str
+    device: torch.device
+    host: Callable[[Sequence[np.ndarray]], Any]
+    finish: Callable[[Any], torch.Tensor]
+    h2d_bytes_per_pixel: int = 1
+    note: str = ""
+
+    def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        return self.finish(self.host(images))
+
+
+@dataclass
+class Result:
+    name: str
+    device: str
+    ms: list = field(default_factory=list)
+    host_cpu_ms: list = field(default_factory=list)
+    max_abs_err: float = float("nan")
+    note: str = ""
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def make_images(
+    n: int, h: int, w: int, c: int, *, sets: int = 3, seed: int = 0
+) -> list[list[np.ndarray]]:
+    """``sets`` different lists of ``n`` random uint8 images (H, W, C)."""
+    rng = np.random.default_rng(seed)
+    return [[rng.integers(0, 256, (h, w, c), dtype=np.uint8) for _ in range(n)] for _ in range(sets)]
+
+
+def load_images(
+    folder: str, n: int, h: int, w: int, *, sets: int = 3
+) -> list[list[np.ndarray]]:
+    """Real images from ``folder`` (any format Pillow reads), RGB, resized to (h, w).
+
+    Files are used in sorted order and repeated as needed to fill ``sets`` lists of ``n``.
+    """
+    from PIL import Image
+
+    names = sorted(
+        os.path.join(folder, f)
+        for f in os.listdir(folder)
+        if os.path.isfile(os.path.join(folder, f)) and not f.startswith(".")
+    )
+    arrays = []
+    for path in names:
+        try:
+            with Image.open(path) as im:
+                arrays.append(np.asarray(im.convert("RGB").resize((w, h), Image.BILINEAR)))
+        except OSError:
+            continue  # not an image
+    if not arrays:
+        raise ValueError(f"Expected image files in {folder!r}. Found none that Pillow can read.")
+    flat = [arrays[i % len(arrays)] for i in range(n * sets)]
+    return [flat[k * n : (k + 1) * n] for k in range(sets)]
+
+
+# ------------------------------------------------------------------------- the floor
+
+
+def memcpy_bandwidth(nbytes: int = 256 << 20, repeats: int = 7) -> float:
+    """CPU memcpy bandwidth in bytes/s: bytes read + written by a large ``copy_``."""
+    src = torch.ones(nbytes // 4)
+    dst = torch.zeros_like(src)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        dst.copy_(src)
+        times.append(time.perf_counter() - t)
+    return 2 * nbytes / statistics.median(times)
+
+
+def cuda_bandwidth(device: torch.device, nbytes: int, repeats: int = 7) -> tuple[float, float]:
+    """(pinned host-to-device, device-to-device read + write) in bytes/s, via CUDA events."""
+    host = torch.ones(nbytes, dtype=torch.uint8).pin_memory()
+    dev = torch.empty(nbytes, dtype=torch.uint8, device=device)
+    dev2 = torch.empty_like(dev)
+
+    def timed(fn: Callable[[], Any]) -> float:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        out = []
+        for _ in range(repeats + 1):
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            out.append(start.elapsed_time(end) / 1e3)
+        return statistics.median(out[1:])
+
+    h2d = nbytes / timed(lambda: dev.copy_(host, non_blocking=True))
+    d2d = 2 * nbytes / timed(lambda: dev2.copy_(dev))
+    return h2d, d2d
+
+
+# ------------------------------------------------------------------------- pipelines
+
+
+class _Feed:
+    """An iterable that yields the batch it was last given: lets a loader wrapper (and its
+    CUDA stream) live across timed calls, as it does across the batches of an epoch."""
+
+    def __init__(self) -> None:
+        self.batch: Any = None
+
+    def __iter__(self):
+        yield self.batch
+
+    def __len__(self) -> int:
+        return 1
+
+
+def _through(loader: Any, feed: _Feed, batch: Any) -> Any:
+    feed.batch = batch
+    for out in loader:
+        return out
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def pipelines(device: torch.device, *, with_timm: bool = True) -> list[Pipeline]:
+    """The pipelines compared on ``device``, all with ImageNet mean/std."""
+    from torch.utils.data import default_collate
+    from torchvision import transforms as T
+    from torchvision.transforms import v2
+
+    mean, std = list(IMAGENET_MEAN), list(IMAGENET_STD)
+    out: list[Pipeline] = []
+
+    per_sample = T.Compose([T.ToTensor(), T.Normalize(mean, std)])
+    out.append(
+        Pipeline(
+            "seed",
+            device,
+            host=lambda imgs: default_collate([per_sample(a) for a in imgs]),
+            finish=lambda x: x.to(device),
+            h2d_bytes_per_pixel=4,
+            note="ToTensor+Normalize per sample, default_collate, .to()",
+        )
+    )
+
+    tv2 = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+    out.append(
+        Pipeline(
+            "tv2",
+            device,
+            host=lambda imgs: torch.from_numpy(np.stack(imgs)),
+            finish=lambda x: tv2(x.to(device).permute(0, 3, 1, 2)),
+            note="np.stack, v2.ToDtype(scale=True)+v2.Normalize on the batch",
+        )
+    )
+
+    try:
+        import kornia
+
+        knorm = kornia.enhance.Normalize(torch.tensor(mean), torch.tensor(std)).to(device)
+        out.append(
+            Pipeline(
+                "kornia",
+                device,
+                host=lambda imgs: kornia.image_to_tensor(np.stack(imgs), keepdim=False),
+                finish=lambda x: knorm(x.to(device).float().div_(255)),
+                note="image_to_tensor, .float()/255, kornia.enhance.Normalize",
+            )
+        )
+    except ImportError:
+        pass
+
+    if with_timm:
+        try:
+            from timm.data.loader import PrefetchLoader, fast_collate
+
+            feed = _Feed()
+            prefetch = PrefetchLoader(feed, mean=tuple(mean), std=tuple(std), device=device)
+            out.append(
+                Pipeline(
+                    "timm",
+                    device,
+                    host=lambda imgs: fast_collate([(np.moveaxis(a, 2, 0), 0) for a in imgs]),
+                    finish=lambda b: _through(prefetch, feed, b)[0],
+                    note="fast_collate (uint8 NCHW) + PrefetchLoader",
+                )
+            )
+        except ImportError:
+            pass
+
+    pre = gpuprep.Preprocess().to(device)
+    out.append(
+        Pipeline(
+            "gpuprep",
+            device,
+            host=gpuprep.collate,
+            finish=lambda x: pre(x.to(device, non_blocking=True)),
+            note="collate + Preprocess",
+        )
+    )
+    if device.type == "cuda":
+        gc = gpuprep.GPUCollate(device=device)
+        out.append(
+            Pipeline(
+                "gpuprep GPUCollate",
+                device,
+                host=lambda imgs: imgs,
+                finish=gc,
+                note="stack into reused pinned memory, one copy, Preprocess",
+            )
+        )
+        feed = _Feed()
+        loader = gpuprep.DeviceLoader(feed, device=device)
+        out.append(
+            Pipeline(
+                "gpuprep DeviceLoader",
+                device,
+                host=gpuprep.collate,
+                finish=lambda b: _through(loader, feed, b),
+                note="collate, then side-stream copy + Preprocess",
+            )
+        )
+    return out
+
+
+def _host_part(p: Pipeline) -> Callable[[Sequence[np.ndarray]], Any]:
+    # GPUCollate does its host work inside the call: it is the same stacking as collate.
+    return gpuprep.collate if p.name == "gpuprep GPUCollate" else p.host
+
+
+# ------------------------------------------------------------------------------ runner
+
+
+def run_benchmark(
+    pipes: Sequence[Pipeline],
+    image_sets: Sequence[Sequence[np.ndarray]],
+    *,
+    repeats: int = 10,
+    warmup: int = 2,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> list[Result]:
+    """Time every pipeline, alternating, on rotating inputs; check each against the first."""
+    results = [Result(p.name, str(p.device), note=p.note) for p in pipes]
+    reference = pipes[0](image_sets[0]).detach().cpu()
+    for p, r in zip(pipes, results):
+        got = p(image_sets[0]).detach().cpu()
+        if got.shape != reference.shape:
+            raise RuntimeError(f"{p.name} made shape {tuple(got.shape)}, not {tuple(reference.shape)}")
+        r.max_abs_err = float((got.float() - reference.float()).abs().max())
+    total = warmup + repeats
+    for rnd in range(total):
+        images = image_sets[rnd % len(image_sets)]
+        for i in _rotated(len(pipes), rnd):
+            p = pipes[i]
+            _sync(p.device)
+            t0 = time.perf_counter()
+            out = p(images)
+            _sync(p.device)
+            t1 = time.perf_counter()
+            del out
+            if rnd >= warmup:
+                results[i].ms.append((t1 - t0) * 1e3)
+        if progress:
+            progress(rnd + 1, total + repeats)
+    # The host-side part alone, in CPU seconds of all threads: what a GPU pipeline costs the
+    # training process's CPU. Measured apart so the device never runs in its window.
+    for rnd in range(repeats):
+        images = image_sets[rnd % len(image_sets)]
+        for i in _rotated(len(pipes), rnd):
+            host = _host_part(pipes[i])
+            c0 = time.process_time()
+            out = host(images)
+            c1 = time.process_time()
+            del out
+            results[i].host_cpu_ms.append((c1 - c0) * 1e3)
+        if progress:
+            progress(total + rnd + 1, total + repeats)
+    return results
+
+
+def _rotated(n: int, k: int) -> list[int]:
+    """0..n-1 starting at k mod n, so every pipeline takes every position in turn."""
+    return [(k + i) % n for i in range(n)]
+
+
+def _progress(done: int, total: int) -> None:
+    width = 30
+    filled = int(width * done / total)
+    sys.stderr.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] round {done}/{total}")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+# ------------------------------------------------------------------------------ report
+
+
+def summarize(
+    results: Sequence[Result], *, n: int, pixels: int, floors: dict[str, dict[str, float]]
+) -> list[dict[str, Any]]:
+    rows = []
+    seed_ms = {r.device: statistics.median(r.ms) for r in results if r.name == "seed"}
+    for r in results:
+        med = statistics.median(r.ms)
+        q = statistics.quantiles(r.ms, n=4) if len(r.ms) >= 2 else [med, med, med]
+        f = floors[r.device]
+        h2d = 4 if r.name == "seed" else 1
+        if r.device.startswith("cuda"):
+            bytes_img = h2d * pixels
+            floor_ms = n * (h2d * pixels / f["h2d_Bps"] + 5 * pixels / f["d2d_Bps"]) * 1e3
+        else:
+            bytes_img = 5 * pixels
+            floor_ms = n * bytes_img / f["memcpy_Bps"] * 1e3
+        rows.append(
+            {
+                "pipeline": r.name,
+                "device": r.device,
+                "images_per_s": n / med * 1e3,
+                "ms_median": med,
+                "ms_p25": q[0],
+                "ms_p75": q[2],
+                "speedup_vs_seed": seed_ms.get(r.device, float("nan")) / med,
+                "bytes_per_image": bytes_img,
+                "achieved_GBps": bytes_img * n / med / 1e6,
+                "floor_ms": floor_ms,
+                "x_floor": med / floor_ms,
+                "host_cpu_ms": statistics.median(r.host_cpu_ms),
+                "max_abs_err_vs_seed": r.max_abs_err,
+                "note": r.note,
+                "ms_all": r.ms,
+            }
+        )
+    return rows
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    head = (
+        f"{'pipeline':<22}{'device':<8}{'images/s':>10}{'ms/batch [p25-p75]':>22}"
+        f"{'vs seed':>9}{'bytes/img':>11}{'GB/s':>7}{'floor ms':>10}{'x floor':>8}{'host ms':>9}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        spread = f"{r['ms_median']:.1f} [{r['ms_p25']:.1f}-{r['ms_p75']:.1f}]"
+        lines.append(
+            f"{r['pipeline']:<22}{r['device']:<8}{r['images_per_s']:>10.0f}{spread:>22}"
+            f"{r['speedup_vs_seed']:>8.2f}x{r['bytes_per_image']:>11,}{r['achieved_GBps']:>7.1f}"
+            f"{r['floor_ms']:>10.1f}{r['x_floor']:>8.2f}{r['host_cpu_ms']:>9.1f}"
+        )
+    return "\n".join(lines)
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "versions": {"gpuprep": gpuprep.__version__, "torch": torch.__version__, "numpy": np.__version__},
+    }
+    for mod in ("torchvision", "kornia", "timm"):
+        try:
+            info["versions"][mod] = __import__(mod).__version__
+        except ImportError:
+            info["versions"][mod] = None
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def plot(rows: Sequence[dict[str, Any]], path: str) -> None:
+    """Bar chart of images/s (log scale), CPU and GPU side by side per pipeline."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise RuntimeError("--plot needs matplotlib: pip install 'gpuprep[bench]'") from e
+    names = list(dict.fromkeys(r["pipeline"] for r in rows))
+    devices = list(dict.fromkeys(r["device"] for r in rows))
+    width = 0.8 / len(devices)
+    fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2, 4.5))
+    for k, dev in enumerate(devices):
+        xs, ys = [], []
+        for i, name in enumerate(names):
+            for r in rows:
+                if r["pipeline"] == name and r["device"] == dev:
+                    xs.append(i + (k - (len(devices) - 1) / 2) * width)
+                    ys.append(r["images_per_s"])
+        bars = ax.bar(xs, ys, width, label=dev)
+        ax.bar_label(bars, labels=[f"{y:,.0f}" for y in ys], fontsize=7)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)), names, rotation=15)
+    ax.set_ylabel("images/s (log)")
+    ax.set_title("list of uint8 images -> normalized float32 (N, C, H, W)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# -------------------------------------------------------------------------------- main
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="gpuprep-bench",
+        description="Compare ways to turn uint8 NumPy images into a normalized float32 batch.",
+    )
+    ap.add_argument("--batch", type=int, default=256, help="images per batch (default 256)")
+    ap.add_argument("--size", type=int, nargs=2, default=(224, 224), metavar=("H", "W"))
+    ap.add_argument("--channels", type=int, default=3)
+    ap.add_argument("--images", metavar="DIR", help="use real images from DIR (Pillow)")
+    ap.add_argument("--repeats", type=int, default=10, help="timed rounds (default 10)")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--device", choices=("all", "cpu", "cuda"), default="all")
+    ap.add_argument("--no-timm", action="store_true", help="leave timm's pipeline out")
+    ap.add_argument("--json", metavar="FILE", help="write every figure to FILE")
+    ap.add_argument("--plot", metavar="FILE.png", help="draw a bar chart")
+    args = ap.parse_args(argv)
+
+    n, (h, w), c = args.batch, args.size, args.channels
+    if c != 3:
+        ap.error("the comparison uses ImageNet statistics: --channels must be 3")
+    if args.images:
+        image_sets = load_images(args.images, n, h, w)
+        source = f"{args.images} (resized to {h}x{w})"
+    else:
+        image_sets = make_images(n, h, w, c)
+        source = "synthetic uniform uint8"
+    pixels = h * w * c
+    print(f"gpuprep-bench: {n} images of {h}x{w}x{c} uint8 ({source}), "
+          f"{args.repeats} rounds, torch threads {torch.get_num_threads()}")
+
+    devices = []
+    if args.device in ("all", "cpu"):
+        devices.append(torch.device("cpu"))
+    if args.device in ("all", "cuda"):
+        if torch.cuda.is_available():
+            devices.append(torch.device("cuda", torch.cuda.current_device()))
+        else:
+            print("CUDA rows left out: torch.cuda.is_available() is False on this machine.")
+    if not devices:
+        print("Nothing to run.")
+        return 1
+
+    floors: dict[str, dict[str, float]] = {}
+    rows: list[dict[str, Any]] = []
+    for dev in devices:
+        f = {"memcpy_Bps": memcpy_bandwidth()}
+        if dev.type == "cuda":
+            f["h2d_Bps"], f["d2d_Bps"] = cuda_bandwidth(dev, n * pixels)
+        floors[str(dev)] = f
+        bw = ", ".join(f"{k[:-4]} {v / 1e9:.1f} GB/s" for k, v in f.items())
+        print(f"{dev}: measured {bw}")
+        pipes = pipelines(dev, with_timm=not args.no_timm)
+        results = run_benchmark(
+            pipes, image_sets, repeats=args.repeats, warmup=args.warmup, progress=_progress
+        )
+        rows += summarize(results, n=n, pixels=pixels, floors=floors)
+
+    print()
+    print(format_table(rows))
+    bad = [r for r in rows if not r["max_abs_err_vs_seed"] <= 1e-4]
+    for r in bad:
+        print(f"WARNING: {r['pipeline']} on {r['device']} differs from the seed by "
+              f"{r['max_abs_err_vs_seed']:.2e}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(
+                {
+                    "machine": machine_info(),
+                    "sizes": {"batch": n, "height": h, "width": w, "channels": c},
+                    "source": source,
+                    "repeats": args.repeats,
+                    "floors": floors,
+                    "rows": rows,
+                },
+                fh,
+                indent=2,
+            )
+        print(f"wrote {args.json}")
+    if args.plot:
+        plot(rows, args.plot)
+        print(f"wrote {args.plot}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
