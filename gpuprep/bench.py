@@ -157,6 +157,52 @@ def cuda_bandwidth(device: torch.device, nbytes: int, repeats: int = 7) -> tuple
     return h2d, d2d
 
 
+def _event_time(fn: Callable[[], Any], repeats: int = 10) -> float:
+    """Median seconds of ``fn`` on the current CUDA stream, timed with events."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    fn()
+    out = []
+    for _ in range(repeats):
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        out.append(start.elapsed_time(end) / 1e3)
+    return statistics.median(out)
+
+
+def cuda_components(device: torch.device, n: int, h: int, w: int, c: int) -> dict[str, float]:
+    """GPUCollate's host-to-device copy and Preprocess's kernel alone, in bytes/s.
+
+    ``h2d_Bps``: the copy of one batch from GPUCollate's pinned staging buffer.
+    ``kernel_Bps``: Preprocess on a uint8 batch already on the device, bytes read + written.
+    """
+    pixels = n * h * w * c
+    gc = gpuprep.GPUCollate(device=device)
+    stage = gc._staging.empty((n, h, w, c), torch.uint8)
+    stage.fill_(7)
+    dev = torch.empty_like(stage, device=device)
+    h2d = pixels / _event_time(lambda: dev.copy_(stage, non_blocking=True))
+    pre = gpuprep.Preprocess().to(device)
+    x = torch.randint(0, 256, (n, h, w, c), dtype=torch.uint8, device=device)
+    kernel = 5 * pixels / _event_time(lambda: pre(x))
+    pre_cl = gpuprep.Preprocess(channels_last=True).to(device)
+    kernel_cl = 5 * pixels / _event_time(lambda: pre_cl(x))
+    return {"h2d_Bps": h2d, "kernel_Bps": kernel, "kernel_channels_last_Bps": kernel_cl}
+
+
+def cuda_targets(
+    rows: Sequence[dict[str, Any]], floors: dict[str, float], comp: dict[str, float]
+) -> list[tuple[str, float, float]]:
+    """(target, measured, required) for the GPU goals."""
+    speed = {r["pipeline"]: r["speedup_vs_seed"] for r in rows if r["device"].startswith("cuda")}
+    return [
+        ("H2D copy / pinned bandwidth", comp["h2d_Bps"] / floors["h2d_Bps"], 0.85),
+        ("Preprocess kernel / device copy bandwidth", comp["kernel_Bps"] / floors["d2d_Bps"], 0.70),
+        ("GPUCollate end to end vs seed + .to(cuda)", speed.get("gpuprep GPUCollate", 0.0), 10.0),
+    ]
+
+
 # ------------------------------------------------------------------------- pipelines
 
 
@@ -261,17 +307,17 @@ def pipelines(device: torch.device, *, with_timm: bool = True) -> list[Pipeline]
             note="collate + Preprocess",
         )
     )
-    if device.type == "cuda":
-        gc = gpuprep.GPUCollate(device=device)
-        out.append(
-            Pipeline(
-                "gpuprep GPUCollate",
-                device,
-                host=lambda imgs: imgs,
-                finish=gc,
-                note="stack into reused pinned memory, one copy, Preprocess",
-            )
+    gc = gpuprep.GPUCollate(device=device)
+    out.append(
+        Pipeline(
+            "gpuprep GPUCollate",
+            device,
+            host=lambda imgs: imgs,
+            finish=gc,
+            note="stack into a reused (pinned) buffer, one copy, Preprocess",
         )
+    )
+    if device.type == "cuda":
         feed = _Feed()
         loader = gpuprep.DeviceLoader(feed, device=device)
         out.append(
@@ -523,10 +569,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     floors: dict[str, dict[str, float]] = {}
     rows: list[dict[str, Any]] = []
+    components: dict[str, dict[str, float]] = {}
     for dev in devices:
         f = {"memcpy_Bps": memcpy_bandwidth()}
         if dev.type == "cuda":
             f["h2d_Bps"], f["d2d_Bps"] = cuda_bandwidth(dev, n * pixels)
+            components[str(dev)] = cuda_components(dev, n, h, w, c)
         floors[str(dev)] = f
         bw = ", ".join(f"{k[:-4]} {v / 1e9:.1f} GB/s" for k, v in f.items())
         print(f"{dev}: measured {bw}")
@@ -538,6 +586,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     print()
     print(format_table(rows))
+    targets = {}
+    for dev, comp in components.items():
+        targets[dev] = cuda_targets(rows, floors[dev], comp)
+        print(f"\nGPU targets on {dev} ({torch.cuda.get_device_name(torch.device(dev))}):")
+        for name, got, need in targets[dev]:
+            verdict = "ok" if got >= need else "SHORT"
+            print(f"  {name:<44}{got:>8.2f}  (target >= {need:g})  {verdict}")
     bad = [r for r in rows if not r["max_abs_err_vs_seed"] <= 1e-4]
     for r in bad:
         print(f"WARNING: {r['pipeline']} on {r['device']} differs from the seed by "
@@ -551,6 +606,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     "source": source,
                     "repeats": args.repeats,
                     "floors": floors,
+                    "cuda_components": components,
+                    "cuda_targets": targets,
                     "rows": rows,
                 },
                 fh,
