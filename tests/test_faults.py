@@ -84,7 +84,7 @@ def test_dataset_error_through_gpu_collate_and_again(device, workers):
 
 @pytest.mark.parametrize("how", ["break", "KeyboardInterrupt"])
 def test_interrupted_epoch_leaves_no_worker_or_thread(device, how):
-    threads_before = threading.active_count()
+    threads_before = set(threading.enumerate())
     base = DataLoader(
         Distinct(40), batch_size=4, num_workers=2, collate_fn=gpuprep.collate,
         pin_memory=device == "cuda",
@@ -106,9 +106,9 @@ def test_interrupted_epoch_leaves_no_worker_or_thread(device, how):
     gc.collect()
     assert wait_for_no_children() == []
     end = time.time() + 10
-    while threading.active_count() > threads_before and time.time() < end:
+    while set(threading.enumerate()) - threads_before and time.time() < end:
         time.sleep(0.05)
-    assert threading.active_count() == threads_before
+    assert set(threading.enumerate()) - threads_before == set()
     labels = []
     for x, y in dl:
         check(x, y.tolist())
