@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import DEVICES, images_per_s
 
-from gpuprep.bench import _host_part, pipelines
+from gpuprep.bench import pipelines
 
 NAMES = ["seed", "tv2", "kornia", "timm", "gpuprep", "gpuprep GPUCollate", "gpuprep DeviceLoader"]
 
@@ -52,5 +52,5 @@ def test_host_cost(benchmark, rotating, sizes, name):
         name = "gpuprep"
     p = _pipeline(name, device)
     benchmark.group = "host cpu-seconds per batch"
-    benchmark.pedantic(_host_part(p), setup=rotating, rounds=8, warmup_rounds=1)
+    benchmark.pedantic(p.host_work, setup=rotating, rounds=8, warmup_rounds=1)
     benchmark.extra_info["host_cpu_us_per_image"] = benchmark.stats.stats.median / sizes[0] * 1e6

@@ -58,7 +58,8 @@ class Pipeline:
     """One way to get a list of images to a normalized batch on ``device``.
 
     ``host(images)`` is the part that runs on the CPU before anything reaches the device;
-    ``finish(host_result)`` does the transfer and the device work.
+    ``finish(host_result)`` does the transfer and the device work. ``host_work`` is the
+    host-side part on its own, for its CPU cost, where ``host`` cannot be split off.
     """
 
     name: str
@@ -67,6 +68,11 @@ class Pipeline:
     finish: Callable[[Any], torch.Tensor]
     h2d_bytes_per_pixel: int = 1
     note: str = ""
+    host_work: Optional[Callable[[Sequence[np.ndarray]], Any]] = None
+
+    def __post_init__(self) -> None:
+        if self.host_work is None:
+            self.host_work = self.host
 
     def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         return self.finish(self.host(images))
@@ -80,6 +86,7 @@ class Result:
     host_cpu_ms: list = field(default_factory=list)
     max_abs_err: float = float("nan")
     note: str = ""
+    h2d_bytes_per_pixel: int = 1
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -266,12 +273,14 @@ def pipelines(device: torch.device, *, with_timm: bool = True) -> list[Pipeline]
     try:
         import kornia
 
+        image_to_tensor = getattr(getattr(kornia, "image", None), "image_to_tensor", None)
+        image_to_tensor = image_to_tensor or kornia.image_to_tensor
         knorm = kornia.enhance.Normalize(torch.tensor(mean), torch.tensor(std)).to(device)
         out.append(
             Pipeline(
                 "kornia",
                 device,
-                host=lambda imgs: kornia.image_to_tensor(np.stack(imgs), keepdim=False),
+                host=lambda imgs: image_to_tensor(np.stack(imgs), keepdim=False),
                 finish=lambda x: knorm(x.to(device).float().div_(255)),
                 note="image_to_tensor, .float()/255, kornia.enhance.Normalize",
             )
@@ -315,6 +324,7 @@ def pipelines(device: torch.device, *, with_timm: bool = True) -> list[Pipeline]
             host=lambda imgs: imgs,
             finish=gc,
             note="stack into a reused (pinned) buffer, one copy, Preprocess",
+            host_work=gpuprep.collate,  # the same stacking, done inside the call
         )
     )
     if device.type == "cuda":
@@ -332,11 +342,6 @@ def pipelines(device: torch.device, *, with_timm: bool = True) -> list[Pipeline]
     return out
 
 
-def _host_part(p: Pipeline) -> Callable[[Sequence[np.ndarray]], Any]:
-    # GPUCollate does its host work inside the call: it is the same stacking as collate.
-    return gpuprep.collate if p.name == "gpuprep GPUCollate" else p.host
-
-
 # ------------------------------------------------------------------------------ runner
 
 
@@ -349,7 +354,10 @@ def run_benchmark(
     progress: Optional[Callable[[int, int], None]] = None,
 ) -> list[Result]:
     """Time every pipeline, alternating, on rotating inputs; check each against the first."""
-    results = [Result(p.name, str(p.device), note=p.note) for p in pipes]
+    results = [
+        Result(p.name, str(p.device), note=p.note, h2d_bytes_per_pixel=p.h2d_bytes_per_pixel)
+        for p in pipes
+    ]
     reference = pipes[0](image_sets[0]).detach().cpu()
     for p, r in zip(pipes, results):
         got = p(image_sets[0]).detach().cpu()
@@ -376,7 +384,7 @@ def run_benchmark(
     for rnd in range(repeats):
         images = image_sets[rnd % len(image_sets)]
         for i in _rotated(len(pipes), rnd):
-            host = _host_part(pipes[i])
+            host = pipes[i].host_work
             c0 = time.process_time()
             out = host(images)
             c1 = time.process_time()
@@ -413,7 +421,7 @@ def summarize(
         med = statistics.median(r.ms)
         q = statistics.quantiles(r.ms, n=4) if len(r.ms) >= 2 else [med, med, med]
         f = floors[r.device]
-        h2d = 4 if r.name == "seed" else 1
+        h2d = r.h2d_bytes_per_pixel
         if r.device.startswith("cuda"):
             bytes_img = h2d * pixels
             floor_ms = n * (h2d * pixels / f["h2d_Bps"] + 5 * pixels / f["d2d_Bps"]) * 1e3

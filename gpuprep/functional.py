@@ -41,6 +41,8 @@ LAYOUTS = ("NHWC", "NCHW")
 OUTPUT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 _MAX_VALUE = {torch.uint8: 255.0, torch.uint16: 65535.0}
+# Input dtypes that device kernels load and convert on the fly.
+_DEVICE_NATIVE = (torch.uint8, torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _FLOATING = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _EXPECTED = {
     "NHWC": "(N, H, W, C) or (N, H, W)",
@@ -227,6 +229,8 @@ def normalize(
     if x.device.type == "cpu":
         _normalize_cpu(xv, scale, bias, out)
     else:
+        if xv.dtype not in _DEVICE_NATIVE:
+            xv = xv.to(torch.float32)  # few device kernels read uint16 directly
         # One kernel: the device reads x in its own dtype and writes out's dtype directly.
         torch.addcmul(bias, xv, scale, out=out)
     return out

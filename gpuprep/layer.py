@@ -14,10 +14,6 @@ from .buffers import BufferPool
 
 __all__ = ["Preprocess"]
 
-_ZERO = torch.zeros(1)
-_ONE = torch.ones(1)
-
-
 class Preprocess(nn.Module):
     """Cast, permute and normalize a whole batch where it lives: ``(x / max - mean) / std``.
 
@@ -90,7 +86,8 @@ class Preprocess(nn.Module):
                 f"{c} channels, shape {tuple(x.shape)}."
             )
         if self.augment is not None:
-            unit = F.normalize(x, _ZERO, _ONE, layout=self.layout)
+            # x / max as float32 (N, C, H, W): statistics 0 and 1, made where x is.
+            unit = F.normalize(x, self.mean.new_zeros(1), self.mean.new_ones(1), layout=self.layout)
             x = self.augment(unit)
             layout = "NCHW"
         else:
