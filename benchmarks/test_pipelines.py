@@ -14,7 +14,7 @@ from conftest import DEVICES, images_per_s
 
 from gpuprep.bench import pipelines
 
-NAMES = ["seed", "tv2", "kornia", "timm", "gpuprep", "gpuprep GPUCollate", "gpuprep DeviceLoader"]
+NAMES = ["seed", "tv2", "kornia", "timm", "eager chain", "gpuprep", "gpuprep GPUCollate", "gpuprep DeviceLoader"]
 
 
 def _pipeline(name, device):

@@ -9,8 +9,10 @@ normalized float32 (N, C, H, W) batch on the target device (default 256 x 224 x 
   on the batch.
 * ``kornia``: ``kornia.image_to_tensor`` + ``kornia.enhance.Normalize`` on the batch.
 * ``timm``: timm's ``fast_collate`` + ``PrefetchLoader`` (when timm is installed).
-* ``gpuprep``: :func:`gpuprep.collate` + :class:`gpuprep.Preprocess`; on CUDA also
-  :class:`gpuprep.GPUCollate` and :class:`gpuprep.DeviceLoader`.
+* ``eager chain``: :func:`gpuprep.collate`, then ``x.permute(0, 3, 1, 2).float().div(255)
+  .sub(mean).div(std)``: the baseline that :class:`gpuprep.Preprocess` has to beat.
+* ``gpuprep``: :func:`gpuprep.collate` + :class:`gpuprep.Preprocess`, and
+  :class:`gpuprep.GPUCollate`; on CUDA also :class:`gpuprep.DeviceLoader`.
 
 How it is timed: every pipeline is checked once against the seed's output; then warm-up
 rounds; then R rounds, each running every pipeline once in rotating order (A and B
@@ -306,6 +308,17 @@ def pipelines(device: torch.device, *, with_timm: bool = True) -> list[Pipeline]
         except ImportError:
             pass
 
+    m4 = torch.tensor(mean, device=device).view(1, 3, 1, 1)
+    s4 = torch.tensor(std, device=device).view(1, 3, 1, 1)
+    out.append(
+        Pipeline(
+            "eager chain",
+            device,
+            host=gpuprep.collate,
+            finish=lambda x: x.to(device).permute(0, 3, 1, 2).float().div(255).sub(m4).div(s4),
+            note="collate, then x.permute().float().div(255).sub(mean).div(std)",
+        )
+    )
     pre = gpuprep.Preprocess().to(device)
     out.append(
         Pipeline(
