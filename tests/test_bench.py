@@ -37,8 +37,12 @@ def test_main_writes_table_json_and_plot(tmp_path, capsys):
     for r in rows.values():
         assert len(r["ms_all"]) == 2 and r["images_per_s"] > 0 and r["max_abs_err_vs_seed"] < 1e-4
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    if not torch.cuda.is_available():
-        assert "CUDA rows left out" in text or "--device" in text
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without CUDA")
+def test_without_cuda_the_cuda_rows_are_left_out_with_a_reason(capsys):
+    assert bench.main(["--batch", "2", "--size", "8", "8", "--device", "cuda"]) == 1
+    assert "CUDA rows left out: torch.cuda.is_available() is False" in capsys.readouterr().out
 
 
 def test_real_images_from_a_folder(tmp_path):
