@@ -229,11 +229,16 @@ def normalize(
     if x.device.type == "cpu":
         _normalize_cpu(xv, scale, bias, out)
     else:
-        if xv.dtype not in _DEVICE_NATIVE:
-            xv = xv.to(torch.float32)  # few device kernels read uint16 directly
-        # One kernel: the device reads x in its own dtype and writes out's dtype directly.
-        torch.addcmul(bias, xv, scale, out=out)
+        _normalize_device(xv, scale, bias, out)
     return out
+
+
+def _normalize_device(xv: Tensor, scale: Tensor, bias: Tensor, out: Tensor) -> None:
+    """The device kernel: one pass that reads x in its own dtype, computes in float32 and
+    writes out's dtype and memory format directly."""
+    if xv.dtype not in _DEVICE_NATIVE:
+        xv = xv.to(torch.float32)  # few device kernels read uint16 directly
+    torch.addcmul(bias, xv, scale, out=out)
 
 
 def _check_out(
