@@ -173,7 +173,9 @@ def test_two_thousand_batches_memory_flat(device):
     assert len(gcol.preprocess._outputs) <= gcol.preprocess._outputs.capacity
     if device == "cuda":
         torch.cuda.synchronize()
-        assert (torch.cuda.memory_allocated(), torch.cuda.memory_reserved()) == cuda0
+        # At the warm-up mark prefetched batches were still in flight; now none are.
+        assert torch.cuda.memory_allocated() <= cuda0[0]
+        assert torch.cuda.memory_reserved() <= cuda0[1]
 
 
 # ------------------------------------------------------------- buffer reuse under stress
