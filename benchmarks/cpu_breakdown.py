@@ -47,8 +47,14 @@ def main() -> None:
         "Preprocess (pooled output)": lambda k: pre(batches[k]),
         "Preprocess (fresh output)": lambda k: fresh_preprocess(batches[k]),
         "  cast pass alone": lambda k: cast_only(batches[k]),
-        "eager chain (fresh)": lambda k: batches[k].permute(0, 3, 1, 2).float().div(255)
-        .sub(mean.view(1, 3, 1, 1)).div(std.view(1, 3, 1, 1)),
+        "eager chain (fresh)": lambda k: (
+            batches[k]
+            .permute(0, 3, 1, 2)
+            .float()
+            .div(255)
+            .sub(mean.view(1, 3, 1, 1))
+            .div(std.view(1, 3, 1, 1))
+        ),
         "collate + Preprocess": lambda k: pre(gpuprep.collate(sets[k])),
     }
     times = {name: [] for name in parts}
@@ -63,8 +69,10 @@ def main() -> None:
                 times[name].append(dt * 1e3)
     bw = memcpy_bandwidth()
     floor = n * 5 * h * w * 3 / bw * 1e3
-    print(f"{n} x {h}x{w}x3 uint8 -> float32 NCHW; torch threads {torch.get_num_threads()}; "
-          f"memcpy {bw / 1e9:.1f} GB/s; floor (read uint8 + write float32) {floor:.1f} ms")
+    print(
+        f"{n} x {h}x{w}x3 uint8 -> float32 NCHW; torch threads {torch.get_num_threads()}; "
+        f"memcpy {bw / 1e9:.1f} GB/s; floor (read uint8 + write float32) {floor:.1f} ms"
+    )
     for name, v in times.items():
         print(f"  {name:<28}{statistics.median(v):8.1f} ms")
 

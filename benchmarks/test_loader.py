@@ -48,8 +48,12 @@ def _epoch(loader, device):
 def test_dataloader_workers(benchmark, sizes, pipeline, device):
     dev = torch.device(device)
     h, w = sizes[1], sizes[2]
-    common = dict(batch_size=BATCH, num_workers=WORKERS, persistent_workers=True,
-                  pin_memory=dev.type == "cuda")
+    common = dict(
+        batch_size=BATCH,
+        num_workers=WORKERS,
+        persistent_workers=True,
+        pin_memory=dev.type == "cuda",
+    )
     if pipeline == "seed":
         tf = T.Compose([T.ToTensor(), T.Normalize(gpuprep.IMAGENET_MEAN, gpuprep.IMAGENET_STD)])
         base = DataLoader(Images(h, w, tf), **common)

@@ -43,8 +43,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -70,11 +71,7 @@ class Pipeline:
     finish: Callable[[Any], torch.Tensor]
     h2d_bytes_per_pixel: int = 1
     note: str = ""
-    host_work: Optional[Callable[[Sequence[np.ndarray]], Any]] = None
-
-    def __post_init__(self) -> None:
-        if self.host_work is None:
-            self.host_work = self.host
+    host_work: Callable[[Sequence[np.ndarray]], Any] | None = None
 
     def __call__(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         return self.finish(self.host(images))
@@ -99,17 +96,19 @@ def make_images(
 ) -> list[list[np.ndarray]]:
     """``sets`` different lists of ``n`` random uint8 images (H, W, C)."""
     rng = np.random.default_rng(seed)
-    return [[rng.integers(0, 256, (h, w, c), dtype=np.uint8) for _ in range(n)] for _ in range(sets)]
+    return [
+        [rng.integers(0, 256, (h, w, c), dtype=np.uint8) for _ in range(n)] for _ in range(sets)
+    ]
 
 
-def load_images(
-    folder: str, n: int, h: int, w: int, *, sets: int = 3
-) -> list[list[np.ndarray]]:
+def load_images(folder: str, n: int, h: int, w: int, *, sets: int = 3) -> list[list[np.ndarray]]:
     """Real images from ``folder`` (any format Pillow reads), RGB, resized to (h, w).
 
     Files are used in sorted order and repeated as needed to fill ``sets`` lists of ``n``.
     """
     from PIL import Image
+
+    _BILINEAR = getattr(Image, "Resampling", Image).BILINEAR
 
     names = sorted(
         os.path.join(folder, f)
@@ -120,7 +119,7 @@ def load_images(
     for path in names:
         try:
             with Image.open(path) as im:
-                arrays.append(np.asarray(im.convert("RGB").resize((w, h), Image.BILINEAR)))
+                arrays.append(np.asarray(im.convert("RGB").resize((w, h), _BILINEAR)))
         except OSError:
             continue  # not an image
     if not arrays:
@@ -295,7 +294,12 @@ def pipelines(device: torch.device, *, with_timm: bool = True) -> list[Pipeline]
             from timm.data.loader import PrefetchLoader, fast_collate
 
             feed = _Feed()
-            prefetch = PrefetchLoader(feed, mean=tuple(mean), std=tuple(std), device=device)
+            prefetch = PrefetchLoader(
+                feed,  # type: ignore[arg-type]  # any iterable of batches works
+                mean=tuple(mean),
+                std=tuple(std),
+                device=device,
+            )
             out.append(
                 Pipeline(
                     "timm",
@@ -364,7 +368,7 @@ def run_benchmark(
     *,
     repeats: int = 10,
     warmup: int = 2,
-    progress: Optional[Callable[[int, int], None]] = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Result]:
     """Time every pipeline, alternating, on rotating inputs; check each against the first."""
     results = [
@@ -372,10 +376,12 @@ def run_benchmark(
         for p in pipes
     ]
     reference = pipes[0](image_sets[0]).detach().cpu()
-    for p, r in zip(pipes, results):
+    for p, r in zip(pipes, results, strict=True):
         got = p(image_sets[0]).detach().cpu()
         if got.shape != reference.shape:
-            raise RuntimeError(f"{p.name} made shape {tuple(got.shape)}, not {tuple(reference.shape)}")
+            raise RuntimeError(
+                f"{p.name} made shape {tuple(got.shape)}, not {tuple(reference.shape)}"
+            )
         r.max_abs_err = float((got.float() - reference.float()).abs().max())
     total = warmup + repeats
     for rnd in range(total):
@@ -397,7 +403,7 @@ def run_benchmark(
     for rnd in range(repeats):
         images = image_sets[rnd % len(image_sets)]
         for i in _rotated(len(pipes), rnd):
-            host = pipes[i].host_work
+            host = pipes[i].host_work or pipes[i].host
             c0 = time.process_time()
             out = host(images)
             c1 = time.process_time()
@@ -487,7 +493,11 @@ def machine_info() -> dict[str, Any]:
         "cpu": _cpu_name(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "versions": {"gpuprep": gpuprep.__version__, "torch": torch.__version__, "numpy": np.__version__},
+        "versions": {
+            "gpuprep": gpuprep.__version__,
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+        },
     }
     for mod in ("torchvision", "kornia", "timm"):
         try:
@@ -546,7 +556,7 @@ def plot(rows: Sequence[dict[str, Any]], path: str) -> None:
 # -------------------------------------------------------------------------------- main
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="gpuprep-bench",
         description="Compare ways to turn uint8 NumPy images into a normalized float32 batch.",
@@ -573,8 +583,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         image_sets = make_images(n, h, w, c)
         source = "synthetic uniform uint8"
     pixels = h * w * c
-    print(f"gpuprep-bench: {n} images of {h}x{w}x{c} uint8 ({source}), "
-          f"{args.repeats} rounds, torch threads {torch.get_num_threads()}")
+    print(
+        f"gpuprep-bench: {n} images of {h}x{w}x{c} uint8 ({source}), "
+        f"{args.repeats} rounds, torch threads {torch.get_num_threads()}"
+    )
 
     devices = []
     if args.device in ("all", "cpu"):
@@ -608,16 +620,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print()
     print(format_table(rows))
     targets = {}
-    for dev, comp in components.items():
-        targets[dev] = cuda_targets(rows, floors[dev], comp)
-        print(f"\nGPU targets on {dev} ({torch.cuda.get_device_name(torch.device(dev))}):")
-        for name, got, need in targets[dev]:
+    for dev_name, comp in components.items():
+        targets[dev_name] = cuda_targets(rows, floors[dev_name], comp)
+        gpu = torch.cuda.get_device_name(torch.device(dev_name))
+        print(f"\nGPU targets on {dev_name} ({gpu}):")
+        for name, got, need in targets[dev_name]:
             verdict = "ok" if got >= need else "SHORT"
             print(f"  {name:<44}{got:>8.2f}  (target >= {need:g})  {verdict}")
     bad = [r for r in rows if not r["max_abs_err_vs_seed"] <= 1e-4]
     for r in bad:
-        print(f"WARNING: {r['pipeline']} on {r['device']} differs from the seed by "
-              f"{r['max_abs_err_vs_seed']:.2e}")
+        print(
+            f"WARNING: {r['pipeline']} on {r['device']} differs from the seed by "
+            f"{r['max_abs_err_vs_seed']:.2e}"
+        )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(

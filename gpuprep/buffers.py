@@ -14,8 +14,9 @@ So a caller can hold on to a batch as long as it likes: the pool then makes a ne
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -36,7 +37,7 @@ _CAN_COUNT = hasattr(torch._C, "_storage_Use_Count")
 class _Slot:
     buf: Tensor
     refs_when_idle: int
-    event: Optional[Any] = None
+    event: Any | None = None
 
     def idle(self) -> bool:
         return _storage_refs(self.buf) <= self.refs_when_idle
@@ -124,7 +125,7 @@ class BufferPool:
     def __len__(self) -> int:
         return len(self._slots)
 
-    def _find(self, nbytes: int) -> Optional[_Slot]:
+    def _find(self, nbytes: int) -> _Slot | None:
         same_size = [s for s in self._slots if s.buf.numel() == nbytes and s.idle()]
         # Prefer a buffer whose copy has finished; otherwise the oldest one, waited for,
         # rather than allocating past the capacity.
@@ -151,7 +152,9 @@ def _strides(shape: tuple, memory_format: torch.memory_format) -> tuple:
         n, c, h, w = shape
         return (h * w * c, 1, w * c, c)
     if memory_format not in (torch.contiguous_format, torch.channels_last):
-        raise ValueError(f"Expected contiguous or channels_last memory format. Got {memory_format}.")
+        raise ValueError(
+            f"Expected contiguous or channels_last memory format. Got {memory_format}."
+        )
     strides, acc = [], 1
     for s in reversed(shape):
         strides.append(acc)

@@ -15,8 +15,7 @@ result is within a few units in the last place of ``|x * s| + |b|``.
 
 from __future__ import annotations
 
-import math
-from typing import Optional, Sequence, Union
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -52,7 +51,7 @@ _EXPECTED = {
 # images), so that the second pass over each piece finds it in cache, not in memory.
 _CPU_CHUNK_BYTES = 2 << 20
 
-Stats = Union[float, Sequence[float], Tensor]
+Stats = float | Sequence[float] | Tensor
 
 
 def max_value(dtype: torch.dtype) -> float:
@@ -182,7 +181,7 @@ def normalize(
     layout: str = "NHWC",
     dtype: torch.dtype = torch.float32,
     channels_last: bool = False,
-    out: Optional[Tensor] = None,
+    out: Tensor | None = None,
 ) -> Tensor:
     """Cast, permute and normalize an image batch in one go.
 

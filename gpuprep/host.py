@@ -9,7 +9,8 @@ later, once per batch, where the batch is going (:class:`gpuprep.Preprocess`).
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from torch.utils.data import get_worker_info
 from torch.utils.data._utils.collate import collate as _collate_nested
 from torch.utils.data._utils.collate import default_collate_fn_map
 
-from .buffers import BufferPool
+from .buffers import BufferPool, _nbytes, _strides
 
 __all__ = ["collate", "stack_arrays", "torch_dtype"]
 
@@ -76,19 +77,20 @@ def _new_batch(shape: tuple, dtype: torch.dtype) -> Tensor:
     if get_worker_info() is not None:
         # The batch travels to the main process through shared memory, as in default_collate:
         # writing it there directly saves a copy.
-        nbytes = int(np.prod(shape)) * torch.empty(0, dtype=dtype).element_size()
-        storage = torch.UntypedStorage._new_shared(nbytes)
-        return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
-    if int(np.prod(shape)) * torch.empty(0, dtype=dtype).element_size() >= _POOL_MIN_BYTES:
+        storage = torch.UntypedStorage._new_shared(_nbytes(shape, dtype))
+        return torch.empty(0, dtype=dtype).set_(
+            storage, 0, shape, _strides(shape, torch.contiguous_format)
+        )
+    if _nbytes(shape, dtype) >= _POOL_MIN_BYTES:
         return _MAIN_PROCESS_POOL.empty(shape, dtype)
     return torch.empty(shape, dtype=dtype)
 
 
 def stack_arrays(
     arrays: Sequence[np.ndarray],
-    out: Optional[Tensor] = None,
+    out: Tensor | None = None,
     *,
-    alloc: Optional[Callable[[tuple, torch.dtype], Tensor]] = None,
+    alloc: Callable[[tuple, torch.dtype], Tensor] | None = None,
 ) -> Tensor:
     """Stack same-shape, same-dtype arrays along a new first dimension, one copy each.
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from typing import Optional, Union
 
 import numpy as np
 import torch
@@ -13,6 +12,7 @@ from . import functional as F
 from .buffers import BufferPool
 
 __all__ = ["Preprocess"]
+
 
 class Preprocess(nn.Module):
     """Cast, permute and normalize a whole batch where it lives: ``(x / max - mean) / std``.
@@ -56,7 +56,7 @@ class Preprocess(nn.Module):
         dtype: torch.dtype = torch.float32,
         channels_last: bool = False,
         layout: str = "NHWC",
-        augment: Optional[nn.Module] = None,
+        augment: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if dtype not in F.OUTPUT_DTYPES:
@@ -77,32 +77,31 @@ class Preprocess(nn.Module):
         """How many channels the statistics are for (1 means: any channel count)."""
         return int(self.mean.shape[1])
 
-    def forward(self, x: Union[Tensor, np.ndarray]) -> Tensor:
-        x = _as_tensor(x)
-        c = F.check_batch(x, self.layout)
+    def forward(self, x: Tensor | np.ndarray) -> Tensor:
+        t = _as_tensor(x)
+        c = F.check_batch(t, self.layout)
         if self.channels not in (1, c):
             raise ValueError(
                 f"Expected {self.channels} channels to match mean/std. Got a batch with "
-                f"{c} channels, shape {tuple(x.shape)}."
+                f"{c} channels, shape {tuple(t.shape)}."
             )
+        layout = self.layout
         if self.augment is not None:
             # x / max as float32 (N, C, H, W): statistics 0 and 1, made where x is.
-            unit = F.normalize(x, self.mean.new_zeros(1), self.mean.new_ones(1), layout=self.layout)
-            x = self.augment(unit)
+            zero, one = self.mean.new_zeros(1), self.mean.new_ones(1)
+            t = self.augment(F.normalize(t, zero, one, layout=layout))
             layout = "NCHW"
-        else:
-            layout = self.layout
         return F.normalize(
-            x,
+            t,
             self.mean,
             self.std,
             layout=layout,
             dtype=self.dtype,
             channels_last=self.channels_last,
-            out=self._output_buffer(x, layout),
+            out=self._output_buffer(t, layout),
         )
 
-    def _output_buffer(self, x: Tensor, layout: str) -> Optional[Tensor]:
+    def _output_buffer(self, x: Tensor, layout: str) -> Tensor | None:
         if (
             x.device.type != "cpu"
             or (x.requires_grad and torch.is_grad_enabled())
@@ -123,7 +122,7 @@ class Preprocess(nn.Module):
         )
 
 
-def _as_tensor(x: Union[Tensor, np.ndarray]) -> Tensor:
+def _as_tensor(x: Tensor | np.ndarray) -> Tensor:
     if isinstance(x, Tensor):
         return x
     if not isinstance(x, np.ndarray):

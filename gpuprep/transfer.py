@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import collections
 import os
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,10 +27,10 @@ from .layer import Preprocess
 
 __all__ = ["DeviceLoader", "GPUCollate", "resolve_device", "to_device"]
 
-Key = Union[int, str, Any]
+Key = Any  # an int position in tuple/list samples, a key in dict samples
 
 
-def resolve_device(device: Union[str, torch.device, None] = None) -> torch.device:
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """An explicit device: ``None`` means ``cuda:$LOCAL_RANK`` (or the current CUDA device)
     when CUDA is available, else the CPU; ``"cuda"`` means the current CUDA device.
 
@@ -93,9 +94,7 @@ def _get(sample: Any, key: Key, where: str) -> Any:
     """``sample[key]``, with an error that says which sample and which keys there are."""
     if isinstance(sample, Mapping):
         if key not in sample:
-            raise KeyError(
-                f"Expected image_key {key!r} in {where}. Its keys are {list(sample)}."
-            )
+            raise KeyError(f"Expected image_key {key!r} in {where}. Its keys are {list(sample)}.")
         return sample[key]
     if isinstance(sample, (tuple, list)):
         if not isinstance(key, int) or isinstance(key, bool):
@@ -110,8 +109,7 @@ def _get(sample: Any, key: Key, where: str) -> Any:
             )
         return sample[key]
     raise TypeError(
-        f"Expected {where} to be an array, a tuple, a list or a dict. "
-        f"Got {type(sample).__name__}."
+        f"Expected {where} to be an array, a tuple, a list or a dict. Got {type(sample).__name__}."
     )
 
 
@@ -163,8 +161,8 @@ class GPUCollate:
 
     def __init__(
         self,
-        device: Union[str, torch.device, None] = "cuda",
-        preprocess: Optional[nn.Module] = None,
+        device: str | torch.device | None = "cuda",
+        preprocess: nn.Module | None = None,
         image_key: Key = 0,
     ) -> None:
         self.device = resolve_device(device)
@@ -239,8 +237,8 @@ class DeviceLoader:
     def __init__(
         self,
         loader: Iterable[Any],
-        device: Union[str, torch.device, None] = None,
-        preprocess: Optional[nn.Module] = None,
+        device: str | torch.device | None = None,
+        preprocess: nn.Module | None = None,
         image_key: Key = 0,
         prefetch: int = 2,
     ) -> None:
@@ -251,9 +249,7 @@ class DeviceLoader:
         self.preprocess = (Preprocess() if preprocess is None else preprocess).to(self.device)
         self.image_key = image_key
         self.prefetch = prefetch
-        self._stream = (
-            torch.cuda.Stream(device=self.device) if self.device.type == "cuda" else None
-        )
+        self._stream = torch.cuda.Stream(device=self.device) if self.device.type == "cuda" else None
 
     def __len__(self) -> int:
         return len(self.loader)  # type: ignore[arg-type]

@@ -50,7 +50,8 @@ def tolerance(dtype: torch.dtype, ref: torch.Tensor, mean=0.0, std=1.0) -> dict:
     The float32 error scales with the terms summed, |x * s| + |b| <= |y| + 2 |mean / std|,
     not with the result, which can cancel to 0.
     """
-    bias = float((torch.as_tensor(mean, dtype=torch.float64) / torch.as_tensor(std, dtype=torch.float64)).abs().max())
+    m = torch.as_tensor(mean, dtype=torch.float64)
+    bias = float((m / torch.as_tensor(std, dtype=torch.float64)).abs().max())
     mag = (float(ref.abs().max()) if ref.numel() else 0.0) + 2 * bias
     eps32 = torch.finfo(torch.float32).eps
     atol = 8 * eps32 * max(mag, 1.0)

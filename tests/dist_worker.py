@@ -27,8 +27,9 @@ def main(out_dir: str) -> None:
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     sampler = DistributedSampler(Images(), shuffle=True, seed=0)
-    base = DataLoader(Images(), batch_size=4, sampler=sampler, num_workers=1,
-                      collate_fn=gpuprep.collate)
+    base = DataLoader(
+        Images(), batch_size=4, sampler=sampler, num_workers=1, collate_fn=gpuprep.collate
+    )
     loader = gpuprep.DeviceLoader(base)  # device=None: cuda:$LOCAL_RANK, or the CPU
     mean = torch.tensor(gpuprep.IMAGENET_MEAN, dtype=torch.float64).view(1, 3, 1, 1)
     std = torch.tensor(gpuprep.IMAGENET_STD, dtype=torch.float64).view(1, 3, 1, 1)

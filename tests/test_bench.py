@@ -23,8 +23,25 @@ def test_pipelines_agree_with_the_seed():
 def test_main_writes_table_json_and_plot(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
-    rc = bench.main(["--batch", "4", "--size", "16", "12", "--repeats", "2", "--warmup", "1",
-                     "--device", "cpu", "--json", str(out_json), "--plot", str(out_png)])
+    rc = bench.main(
+        [
+            "--batch",
+            "4",
+            "--size",
+            "16",
+            "12",
+            "--repeats",
+            "2",
+            "--warmup",
+            "1",
+            "--device",
+            "cpu",
+            "--json",
+            str(out_json),
+            "--plot",
+            str(out_png),
+        ]
+    )
     assert rc == 0
     text = capsys.readouterr().out
     assert "images/s" in text and "gpuprep" in text and "seed" in text
@@ -50,7 +67,8 @@ def test_real_images_from_a_folder(tmp_path):
 
     rng = np.random.default_rng(0)
     for i in range(3):
-        Image.fromarray(rng.integers(0, 256, (20 + i, 30, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+        pixels = rng.integers(0, 256, (20 + i, 30, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / f"{i}.png")
     Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "gray.jpg")
     (tmp_path / "notes.txt").write_text("not an image")
     sets = bench.load_images(str(tmp_path), n=5, h=16, w=12, sets=2)

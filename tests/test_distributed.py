@@ -18,8 +18,14 @@ def test_two_ranks_get_disjoint_shards_that_cover_the_dataset(tmp_path):
     if not two_gpus:
         env["CUDA_VISIBLE_DEVICES"] = ""  # one GPU cannot serve two ranks: use the CPU
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
-        "--nproc_per_node=2", WORKER, str(tmp_path),
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes=1",
+        "--nproc_per_node=2",
+        WORKER,
+        str(tmp_path),
     ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

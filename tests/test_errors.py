@@ -17,7 +17,8 @@ from gpuprep import functional as F
     [((4, 5), "NHWC"), ((1, 2, 3, 4, 5), "NHWC"), ((2, 3, 4), "NCHW"), ((8,), "NCHW")],
 )
 def test_wrong_ndim(shape, layout):
-    with pytest.raises(ValueError, match=rf"Expected a {layout} batch.*Got shape {re.escape(str(shape))}"):
+    expected = rf"Expected a {layout} batch.*Got shape {re.escape(str(shape))}"
+    with pytest.raises(ValueError, match=expected):
         Preprocess(0.5, 0.5, layout=layout)(torch.zeros(shape, dtype=torch.uint8))
 
 

@@ -86,7 +86,10 @@ def test_dataset_error_through_gpu_collate_and_again(device, workers):
 def test_interrupted_epoch_leaves_no_worker_or_thread(device, how):
     threads_before = set(threading.enumerate())
     base = DataLoader(
-        Distinct(40), batch_size=4, num_workers=2, collate_fn=gpuprep.collate,
+        Distinct(40),
+        batch_size=4,
+        num_workers=2,
+        collate_fn=gpuprep.collate,
         pin_memory=device == "cuda",
     )
     dl = DeviceLoader(base, device=device, prefetch=3)
@@ -201,11 +204,15 @@ def _consume(batches, consumer, device):
 @pytest.mark.parametrize("prefetch", [1, 2, 3, 4])
 def test_device_loader_every_batch_equals_its_reference(device, prefetch, consumer):
     base = DataLoader(
-        Distinct(48), batch_size=4, num_workers=2, collate_fn=gpuprep.collate,
+        Distinct(48),
+        batch_size=4,
+        num_workers=2,
+        collate_fn=gpuprep.collate,
         pin_memory=device == "cuda",
     )
     seen = []
-    for x, labels in _consume(DeviceLoader(base, device=device, prefetch=prefetch), consumer, device):
+    loader = DeviceLoader(base, device=device, prefetch=prefetch)
+    for x, labels in _consume(loader, consumer, device):
         check(x, labels)
         seen += labels
     assert seen == list(range(48))

@@ -134,7 +134,7 @@ def test_in_dataloader_workers_shared_memory():
     for x, y in loader:
         assert x.dtype == torch.uint8 and x.shape[1:] == (8, 7, 3)
         assert x.is_shared()  # built in shared memory by the worker: no extra copy
-        for img_, label in zip(x, y):
+        for img_, label in zip(x, y, strict=True):
             assert bool((img_ == label).all())
         seen += y.tolist()
     assert seen == list(range(10))

@@ -19,9 +19,7 @@ from hypothesis.extra import numpy as hnp  # noqa: E402
 IN_DTYPES = [np.uint8, np.uint16, np.float16, np.float32, np.float64]
 OUT_DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 DEVICES = ["cpu", "cuda"] if CUDA else ["cpu"]
-SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def elements(dtype):

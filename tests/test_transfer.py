@@ -140,7 +140,7 @@ def test_device_loader_empty_and_early_break(device):
     assert list(DeviceLoader([], device=device)) == []
     base = DataLoader(Images(n=12), batch_size=2, collate_fn=gpuprep.collate)
     dl = DeviceLoader(base, device=device, prefetch=3)
-    for i, (x, y) in enumerate(dl):
+    for i, _ in enumerate(dl):
         if i == 1:
             break
     labels = [v for _, y in dl for v in y.tolist()]
