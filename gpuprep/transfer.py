@@ -232,6 +232,15 @@ class DeviceLoader:
         preprocess: the module run on the device, :class:`Preprocess` by default.
         image_key: position or key of the image in each batch; bare tensors are the image.
         prefetch: how many batches to keep in flight (>= 1).
+
+    Example:
+        >>> from torch.utils.data import DataLoader
+        >>> from gpuprep import collate
+        >>> data = [(np.full((4, 4, 3), i, np.uint8), i) for i in range(6)]
+        >>> base = DataLoader(data, batch_size=4, collate_fn=collate)
+        >>> loader = DeviceLoader(base, device="cpu")
+        >>> [(tuple(x.shape), y.tolist()) for x, y in loader]
+        [((4, 3, 4, 4), [0, 1, 2, 3]), ((2, 3, 4, 4), [4, 5])]
     """
 
     def __init__(

@@ -126,6 +126,23 @@ def test_output_not_overwritten_while_held():
     assert_matches_reference(view, b_in[1:], IMAGENET_MEAN, IMAGENET_STD)
 
 
+def test_inference_mode_and_back():
+    """Outputs reused across inference_mode and normal mode stay usable in both."""
+    pre = Preprocess()
+    x = torch.from_numpy(images(2, 300, 300, 3))  # large enough for the output pool
+    with torch.inference_mode():
+        a = pre(x)
+        assert a.is_inference()
+    ref = a.clone()
+    del a
+    b = pre(x)
+    assert not b.is_inference()
+    torch.testing.assert_close(b, ref)
+    del b
+    with torch.inference_mode():
+        torch.testing.assert_close(pre(x), ref)
+
+
 def test_zero_batch(device):
     y = Preprocess().to(device)(torch.zeros(0, 4, 4, 3, dtype=torch.uint8, device=device))
     assert y.shape == (0, 3, 4, 4)
