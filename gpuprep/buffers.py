@@ -50,8 +50,8 @@ class BufferPool:
     """A bounded set of host buffers that are reused only once nobody holds them.
 
     Args:
-        capacity: how many buffers to keep. When all of them are in use a new tensor is
-            returned that the pool does not keep.
+        capacity: how many buffers to keep. When all of them are in use, a new buffer takes
+            the place of the oldest, which then belongs to its holder alone.
         pin_memory: allocate page-locked memory (for fast, asynchronous copies to a GPU).
 
     Example:
@@ -141,10 +141,10 @@ class BufferPool:
 
 
 def _nbytes(shape: tuple, dtype: torch.dtype) -> int:
-    n = 1
+    n = dtype.itemsize
     for s in shape:
         n *= s
-    return n * torch.empty(0, dtype=dtype).element_size()
+    return n
 
 
 def _strides(shape: tuple, memory_format: torch.memory_format) -> tuple:
