@@ -136,7 +136,8 @@ def _is_image(obj: Any) -> bool:
 class GPUCollate:
     """A drop-in ``collate_fn`` that returns batches already on the device and preprocessed.
 
-    For ``DataLoader(..., num_workers=0)``. Images are stacked straight into a pinned host
+    For ``DataLoader(..., num_workers=0)``, with the DataLoader's ``pin_memory`` left off (the
+    batch it returns is already on the device). Images are stacked straight into a pinned host
     buffer that is reused across batches (never while its copy is still in flight), copied to
     the device with one ``non_blocking`` copy, and run through ``preprocess`` there. The
     rest of the batch comes out as :func:`gpuprep.collate` makes it, moved to the device
