@@ -43,6 +43,17 @@ def check(x, labels, shape=(10, 12, 3)):
     assert_matches_reference(x, ref, IMAGENET_MEAN, IMAGENET_STD)
 
 
+def worker_loader(dataset, device, batch_size=4):
+    """A DataLoader with 2 workers that stacks uint8 batches, pinned when going to CUDA."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        num_workers=2,
+        collate_fn=gpuprep.collate,
+        pin_memory=device == "cuda",
+    )
+
+
 def rss_bytes():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -85,13 +96,7 @@ def test_dataset_error_through_gpu_collate_and_again(device, workers):
 @pytest.mark.parametrize("how", ["break", "KeyboardInterrupt"])
 def test_interrupted_epoch_leaves_no_worker_or_thread(device, how):
     threads_before = set(threading.enumerate())
-    base = DataLoader(
-        Distinct(40),
-        batch_size=4,
-        num_workers=2,
-        collate_fn=gpuprep.collate,
-        pin_memory=device == "cuda",
-    )
+    base = worker_loader(Distinct(40), device)
     dl = DeviceLoader(base, device=device, prefetch=3)
 
     def interrupted_epoch():
@@ -203,13 +208,7 @@ def _consume(batches, consumer, device):
 @pytest.mark.parametrize("consumer", ["fast", "slow", "hoarding"])
 @pytest.mark.parametrize("prefetch", [1, 2, 3, 4])
 def test_device_loader_every_batch_equals_its_reference(device, prefetch, consumer):
-    base = DataLoader(
-        Distinct(48),
-        batch_size=4,
-        num_workers=2,
-        collate_fn=gpuprep.collate,
-        pin_memory=device == "cuda",
-    )
+    base = worker_loader(Distinct(48), device)
     seen = []
     loader = DeviceLoader(base, device=device, prefetch=prefetch)
     for x, labels in _consume(loader, consumer, device):
