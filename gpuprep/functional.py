@@ -266,38 +266,52 @@ def _is_tracing() -> bool:
 
 
 def _normalize_cpu(xv: Tensor, scale: Tensor, bias: Tensor, out: Tensor) -> None:
-    """The CPU kernel: a cast pass and an in-cache affine pass per chunk of images.
+    """The CPU kernel: a cast pass and an in-cache affine pass per chunk of the output.
 
     CPU kernels materialize a cast before mixed-dtype arithmetic, so a single
     ``addcmul(bias, x_uint8, scale)`` reads and writes the whole float32 batch twice. Here
-    each chunk (about 2 MiB of float32) is cast straight into the output (or a float32
-    scratch when the output is half precision) and then scaled and shifted in place while
-    it is still in cache: one trip through memory for the output.
+    each chunk (about 2 MiB of float32: whole images, or blocks of rows of a large image) is
+    cast straight into the output (or a float32 scratch when the output is half precision)
+    and then scaled and shifted in place while it is still in cache: one trip through memory
+    for the output.
     """
     n, c, h, w = out.shape
-    per_image = c * h * w * 4
-    k = max(1, _CPU_CHUNK_BYTES // max(per_image, 1))
     cl = not out.is_contiguous() and c > 1
     fmt = torch.channels_last if cl else torch.contiguous_format
     if cl:
         # In channels-last memory a row of W pixels is W * C interleaved values: tile the
-        # statistics along it so the in-place ops run over long contiguous rows.
+        # statistics along it so the in-place op runs over long contiguous rows.
         scale_v = scale.reshape(c).repeat(w)
         bias_v = bias.reshape(c).repeat(w)
-    else:
-        scale_v = scale.reshape(c, 1)
-        bias_v = bias.reshape(c, 1)
     scratch = None
-    if out.dtype != torch.float32:
-        scratch = torch.empty((min(k, n), c, h, w), dtype=torch.float32, memory_format=fmt)
-    for start in range(0, n, k):
-        stop = min(start + k, n)
-        dst = out[start:stop] if scratch is None else scratch[: stop - start]
-        dst.copy_(xv[start:stop])
-        if cl:
-            flat = dst.permute(0, 2, 3, 1).reshape(-1, w * c)
+    for images, rows in _chunks(n, c, h, w):
+        target = out[images, :, rows]
+        if out.dtype != torch.float32:
+            if scratch is None:
+                scratch = torch.empty(target.shape, dtype=torch.float32, memory_format=fmt)
+            dst = scratch[: target.shape[0], :, : target.shape[2]]
         else:
-            flat = dst.view(-1, c, h * w)
-        flat.mul_(scale_v).add_(bias_v)
-        if scratch is not None:
-            out[start:stop].copy_(dst)
+            dst = target
+        dst.copy_(xv[images, :, rows])
+        if cl:
+            flat = dst.permute(0, 2, 3, 1).reshape(-1, w * c)  # a view: rows are contiguous
+            torch.addcmul(bias_v, flat, scale_v, out=flat)
+        else:
+            dst.mul_(scale).add_(bias)
+        if dst is not target:
+            target.copy_(dst)
+
+
+def _chunks(n: int, c: int, h: int, w: int):
+    """(image slice, row slice) pairs covering the batch, about _CPU_CHUNK_BYTES of float32
+    output each: several whole images when they are small, blocks of rows when they are not."""
+    row_bytes = c * w * 4
+    rows = max(1, _CPU_CHUNK_BYTES // row_bytes)
+    if rows >= h:
+        k = max(1, _CPU_CHUNK_BYTES // (row_bytes * h))
+        for start in range(0, n, k):
+            yield slice(start, min(start + k, n)), slice(0, h)
+    else:
+        for i in range(n):
+            for top in range(0, h, rows):
+                yield slice(i, i + 1), slice(top, min(top + rows, h))

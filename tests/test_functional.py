@@ -27,13 +27,21 @@ def test_device_kernel_values_on_the_cpu(in_dtype, dtype, fmt):
     assert_matches_reference(out, x, MEAN, STD, dtype=dtype)
 
 
-def test_cpu_kernel_chunks_cover_every_image(monkeypatch):
-    monkeypatch.setattr(F, "_CPU_CHUNK_BYTES", 1)  # one image per chunk
-    x = torch.randint(0, 256, (5, 4, 3, 3), dtype=torch.uint8)
+@pytest.mark.parametrize("rows_per_chunk", [1, 2, 5, 10, 15])
+def test_cpu_kernel_chunks_cover_every_pixel(monkeypatch, rows_per_chunk):
+    """Chunks of row blocks (uneven ones too), single images and several images."""
+    n, h, w, c = 5, 5, 3, 3
+    monkeypatch.setattr(F, "_CPU_CHUNK_BYTES", rows_per_chunk * w * c * 4)
+    x = torch.randint(0, 256, (n, h, w, c), dtype=torch.uint8)
     for dtype in (torch.float32, torch.bfloat16):
         for cl in (False, True):
             y = F.normalize(x, MEAN, STD, dtype=dtype, channels_last=cl)
             assert_matches_reference(y, x, MEAN, STD, dtype=dtype)
+    chunks = list(F._chunks(n, c, h, w))
+    covered = sorted(
+        (i, r) for imgs, rows in chunks for i in range(n)[imgs] for r in range(h)[rows]
+    )
+    assert covered == [(i, r) for i in range(n) for r in range(h)]
 
 
 def test_normalize_writes_into_out():
