@@ -29,7 +29,8 @@ def main() -> None:
     batches = [gpuprep.collate(s).clone() for s in sets]
     mean, std = torch.tensor([gpuprep.IMAGENET_MEAN]), torch.tensor([gpuprep.IMAGENET_STD])
     pre = gpuprep.Preprocess()
-    scale, bias = F._affine(pre.mean, pre.std, 3, 255.0)
+    pre_cl = gpuprep.Preprocess(channels_last=True)
+    pre_bf16 = gpuprep.Preprocess(dtype=torch.bfloat16)
     out = torch.empty(n, 3, h, w)
     out.fill_(0)
 
@@ -47,6 +48,8 @@ def main() -> None:
         "Preprocess (pooled output)": lambda k: pre(batches[k]),
         "Preprocess (fresh output)": lambda k: fresh_preprocess(batches[k]),
         "  cast pass alone": lambda k: cast_only(batches[k]),
+        "Preprocess channels_last": lambda k: pre_cl(batches[k]),
+        "Preprocess bfloat16": lambda k: pre_bf16(batches[k]),
         "eager chain (fresh)": lambda k: (
             batches[k]
             .permute(0, 3, 1, 2)
