@@ -599,6 +599,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not devices:
         print("Nothing to run.")
         return 1
+    if not args.no_timm:
+        try:
+            import timm  # noqa: F401
+        except ImportError:
+            print("timm rows left out: timm is not installed (pip install timm).")
 
     floors: dict[str, dict[str, float]] = {}
     rows: list[dict[str, Any]] = []
