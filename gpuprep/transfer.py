@@ -299,14 +299,24 @@ class DeviceLoader:
         pending: collections.deque = collections.deque()
         it = iter(self.loader)
         try:
-            for batch in it:
-                consumer = torch.cuda.current_stream(self.device)
-                side.wait_stream(consumer)  # memory the consumer freed may be reused here
-                with torch.cuda.stream(side):
-                    out = self._process(batch)
-                    ready = torch.cuda.Event()
-                    ready.record(side)
-                del batch
+            while True:
+                try:
+                    batch = next(it)
+                    consumer = torch.cuda.current_stream(self.device)
+                    side.wait_stream(consumer)  # memory the consumer freed may be reused here
+                    with torch.cuda.stream(side):
+                        out = self._process(batch)
+                        ready = torch.cuda.Event()
+                        ready.record(side)
+                    del batch
+                except StopIteration:
+                    break
+                except Exception:
+                    # Batches that were ready before the failure go out first, as they would
+                    # from a loader without prefetch; then the error, unchanged.
+                    while pending:
+                        yield self._hand_out(*pending.popleft())
+                    raise
                 pending.append((out, ready))
                 if len(pending) > self.prefetch:
                     yield self._hand_out(*pending.popleft())

@@ -1,0 +1,115 @@
+"""DeviceLoader's CUDA protocol, checked on any machine with recording fakes.
+
+The real streams run only on a GPU (tests marked `cuda`). Here torch.cuda's stream, event and
+stream-context calls are replaced by fakes that log what happens, so the order of the
+protocol can be checked where there is no GPU: for every batch the side stream waits on the
+consumer before the batch is processed, an event is recorded after it, the consumer waits on
+that event before the batch is handed out, and no more than `prefetch` batches are ahead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+import torch
+
+import gpuprep
+from gpuprep import DeviceLoader
+
+
+class FakeStream:
+    def __init__(self, name, log):
+        self.name, self.log = name, log
+
+    def wait_stream(self, other):
+        self.log.append(("wait_stream", self.name, other.name))
+
+    def wait_event(self, event):
+        self.log.append(("wait_event", self.name, event.id))
+
+
+class FakeEvent:
+    count = 0
+
+    def __init__(self, log):
+        FakeEvent.count += 1
+        self.id, self.log = FakeEvent.count, log
+
+    def record(self, stream):
+        self.log.append(("record", stream.name, self.id))
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    log: list = []
+    consumer = FakeStream("consumer", log)
+    side = FakeStream("side", log)
+    current = [consumer]
+
+    @contextlib.contextmanager
+    def stream_ctx(s):
+        current.append(s)
+        try:
+            yield
+        finally:
+            current.pop()
+
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: current[-1])
+    monkeypatch.setattr(torch.cuda, "stream", stream_ctx)
+    monkeypatch.setattr(torch.cuda, "Event", lambda *a, **k: FakeEvent(log))
+    return log, side, current
+
+
+def batches(n):
+    for k in range(n):
+        yield gpuprep.collate([(np.full((4, 4, 3), k, np.uint8), k)])
+
+
+@pytest.mark.parametrize("prefetch", [1, 2, 3])
+def test_side_stream_protocol(fake_cuda, prefetch):
+    log, side, current = fake_cuda
+
+    class Pre(torch.nn.Module):
+        def forward(self, x):
+            log.append(("process", current[-1].name, int(x[0, 0, 0, 0])))
+            return x.float()
+
+    dl = DeviceLoader(list(batches(6)), device="cpu", preprocess=Pre(), prefetch=prefetch)
+    dl._stream = side  # as if on CUDA: the loader's one side stream
+    for _, y in dl:
+        log.append(("consume", "consumer", int(y[0])))
+
+    events = {}  # batch -> the event recorded after processing it
+    for k in range(6):
+        process = log.index(("process", "side", k))
+        assert log[process - 1] == ("wait_stream", "side", "consumer")  # side waits first
+        record = next(e for e in log[process:] if e[0] == "record")
+        assert record[1] == "side"
+        events[k] = record[2]
+        consume = log.index(("consume", "consumer", k))
+        assert log[consume - 1] == ("wait_event", "consumer", events[k])  # then hand-out
+        ahead = sum(1 for j in range(6) if log.index(("process", "side", j)) < consume) - k - 1
+        assert 0 <= ahead <= prefetch
+
+
+@pytest.mark.parametrize("side_stream", [True, False])
+def test_batches_ready_before_an_error_are_handed_out_first(fake_cuda, side_stream):
+    """With or without the side stream: the good batches, then the loader's own error."""
+    log, side, _ = fake_cuda
+    error = OSError("disk gone")
+
+    def failing():
+        yield from batches(2)
+        raise error
+
+    dl = DeviceLoader(failing(), device="cpu", prefetch=3)
+    if side_stream:
+        dl._stream = side
+    got = []
+    with pytest.raises(OSError) as info:
+        for _, y in dl:
+            got.append(int(y[0]))
+    assert info.value is error
+    assert got == [0, 1]
