@@ -143,28 +143,6 @@ def memcpy_bandwidth(nbytes: int = 256 << 20, repeats: int = 7) -> float:
     return 2 * nbytes / statistics.median(times)
 
 
-def cuda_bandwidth(device: torch.device, nbytes: int, repeats: int = 7) -> tuple[float, float]:
-    """(pinned host-to-device, device-to-device read + write) in bytes/s, via CUDA events."""
-    host = torch.ones(nbytes, dtype=torch.uint8).pin_memory()
-    dev = torch.empty(nbytes, dtype=torch.uint8, device=device)
-    dev2 = torch.empty_like(dev)
-
-    def timed(fn: Callable[[], Any]) -> float:
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        out = []
-        for _ in range(repeats + 1):
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            out.append(start.elapsed_time(end) / 1e3)
-        return statistics.median(out[1:])
-
-    h2d = nbytes / timed(lambda: dev.copy_(host, non_blocking=True))
-    d2d = 2 * nbytes / timed(lambda: dev2.copy_(dev))
-    return h2d, d2d
-
-
 def _event_time(fn: Callable[[], Any], repeats: int = 10) -> float:
     """Median seconds of ``fn`` on the current CUDA stream, timed with events."""
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -177,6 +155,16 @@ def _event_time(fn: Callable[[], Any], repeats: int = 10) -> float:
         end.synchronize()
         out.append(start.elapsed_time(end) / 1e3)
     return statistics.median(out)
+
+
+def cuda_bandwidth(device: torch.device, nbytes: int, repeats: int = 7) -> tuple[float, float]:
+    """(pinned host-to-device, device-to-device read + write) in bytes/s, via CUDA events."""
+    host = torch.ones(nbytes, dtype=torch.uint8).pin_memory()
+    dev = torch.empty(nbytes, dtype=torch.uint8, device=device)
+    dev2 = torch.empty_like(dev)
+    h2d = nbytes / _event_time(lambda: dev.copy_(host, non_blocking=True), repeats)
+    d2d = 2 * nbytes / _event_time(lambda: dev2.copy_(dev), repeats)
+    return h2d, d2d
 
 
 def cuda_components(device: torch.device, n: int, h: int, w: int, c: int) -> dict[str, float]:
