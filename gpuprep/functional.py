@@ -1,16 +1,18 @@
-"""The arithmetic of gpuprep: checks, layouts and the fused cast + permute + normalize.
+"""The arithmetic of gpuprep: checks, layouts, the fused cast + permute + normalize, and the
+way back to pixels.
 
 Everything here is a plain function of tensors; :class:`gpuprep.Preprocess` only holds
-parameters and calls :func:`normalize`.
+parameters and calls :func:`normalize_with`.
 
 The numerics contract: for an input batch ``x`` whose dtype has the largest value ``max``
 (255 for uint8, 65535 for uint16, 1 for floating input), the output is
 
     y = (x / max - mean) / std
 
-computed in float32 as ``x * s + b`` with ``s = 1 / (max * std)`` and ``b = -mean / std``,
-then cast once to the output dtype. Against a float64 evaluation of the formula the float32
-result is within a few units in the last place of ``|x * s| + |b|``.
+computed in float32 (for every input dtype, float64 included) as ``x * s + b`` with
+``s = 1 / (max * std)`` and ``b = -mean / std``, then cast once to the output dtype. Against a
+float64 evaluation of the formula the float32 result is within a few units in the last place
+of ``|x * s| + |b|``.
 """
 
 from __future__ import annotations
@@ -25,24 +27,36 @@ __all__ = [
     "IMAGENET_STD",
     "LAYOUTS",
     "OUTPUT_DTYPES",
+    "PIXEL_DTYPES",
+    "affine",
     "check_batch",
+    "check_channels",
     "check_stats",
+    "denormalize",
     "max_value",
     "normalize",
+    "normalize_with",
     "output_shape",
     "to_nchw",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# One value for grayscale images: the ImageNet statistics averaged over R, G and B.
+_IMAGENET_GRAY = (0.449, 0.226)
 
 LAYOUTS = ("NHWC", "NCHW")
-OUTPUT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+OUTPUT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+PIXEL_DTYPES = (torch.uint8, torch.uint16, *OUTPUT_DTYPES)
 
 _MAX_VALUE = {torch.uint8: 255.0, torch.uint16: 65535.0}
-# Input dtypes that device kernels load and convert on the fly.
-_DEVICE_NATIVE = (torch.uint8, torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _FLOATING = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# Devices whose elementwise kernels load uint16 and convert it on the fly; elsewhere uint16 is
+# converted to float32 first.
+_READS_UINT16 = ("cpu", "cuda")
+# Channel counts of images. A batch dimension of one of these sizes next to one that is not is
+# what a batch in the other layout looks like.
+_IMAGE_CHANNELS = (1, 3, 4)
 _EXPECTED = {
     "NHWC": "(N, H, W, C) or (N, H, W)",
     "NCHW": "(N, C, H, W)",
@@ -75,31 +89,105 @@ def check_layout(layout: str) -> str:
     return layout
 
 
+def check_output_dtype(dtype: torch.dtype) -> torch.dtype:
+    if dtype not in OUTPUT_DTYPES:
+        raise TypeError(
+            f"Expected output dtype float32, float16, bfloat16 or float64. Got {dtype}."
+        )
+    return dtype
+
+
 def check_batch(x: Tensor, layout: str = "NHWC") -> int:
     """Check that ``x`` is an image batch in ``layout`` and return its channel count.
 
+    Shapes that another reading fits better are refused rather than misread:
+
+    * NHWC, 3-D, last dimension 3 or 4: one (H, W, C) image without its batch axis, or
+      grayscale images 3 or 4 pixels wide? Add the axis that is meant: ``x[None]`` or
+      ``x[..., None]``.
+    * NHWC, 4-D, dimension 1 is 1, 3 or 4 and dimension 3 is not: an NCHW batch
+      (``torchvision.io.read_image``, ``decode_jpeg`` and ``PILToTensor`` give (C, H, W)).
+    * NCHW, 4-D, dimension 1 is not 1, 3 or 4 and dimension 3 is: an NHWC batch.
+
     Raises:
-        ValueError: for an unknown layout, a shape that is not a batch in that layout, or
-            images with no pixels (H = 0 or W = 0).
+        ValueError: for an unknown layout, a shape that is not a batch in that layout (or
+            reads as one in the other layout), or images with no pixels (H = 0 or W = 0).
         TypeError: for a dtype other than uint8, uint16 or floating point.
     """
     check_layout(layout)
+    shape = tuple(x.shape)  # no int(): a dynamic batch axis stays dynamic under export
     ndims = (3, 4) if layout == "NHWC" else (4,)
     if x.ndim not in ndims:
+        hint = ""
+        if layout == "NHWC" and x.ndim == 2:
+            hint = " For one grayscale (H, W) image, add the batch axis: x[None]."
+        elif layout == "NCHW" and x.ndim == 3:
+            hint = " For one (C, H, W) image, add the batch axis: x[None]."
         raise ValueError(
             f"Expected a {layout} batch of shape {_EXPECTED[layout]}. "
-            f"Got shape {tuple(x.shape)} ({x.ndim}-D), dtype {x.dtype}."
+            f"Got shape {shape} ({x.ndim}-D), dtype {x.dtype}.{hint}"
         )
     max_value(x.dtype)
-    h, w = (x.shape[1], x.shape[2]) if layout == "NHWC" else (x.shape[2], x.shape[3])
+    if layout == "NHWC" and x.ndim == 3 and shape[2] in (3, 4):
+        raise ValueError(
+            f"Got shape {shape}, which reads two ways: one (H, W, C) image with {shape[2]} "
+            f"channels and no batch axis, or {shape[0]} grayscale (H, W) images {shape[2]} "
+            f"pixels wide. For one image add the batch axis: x[None] (an (N, H, W, C) batch). "
+            f"For grayscale images add the channel axis: x[..., None] (an (N, H, W, 1) batch)."
+        )
+    if x.ndim == 4:
+        if layout == "NHWC" and shape[1] in _IMAGE_CHANNELS and shape[3] not in _IMAGE_CHANNELS:
+            raise ValueError(
+                f"Expected an NHWC batch (N, H, W, C). Got shape {shape}, which reads as "
+                f"{shape[3]} channels but looks like an NCHW batch of {shape[1]}-channel "
+                f"images (torchvision.io.read_image, decode_jpeg and PILToTensor give "
+                f"(C, H, W)). Pass layout='NCHW' (Preprocess(layout='NCHW')), or "
+                f"x.permute(0, 2, 3, 1) for NHWC."
+            )
+        if layout == "NCHW" and shape[1] not in _IMAGE_CHANNELS and shape[3] in _IMAGE_CHANNELS:
+            raise ValueError(
+                f"Expected an NCHW batch (N, C, H, W). Got shape {shape}, which reads as "
+                f"{shape[1]} channels but looks like an NHWC batch of {shape[3]}-channel "
+                f"images (NumPy, PIL and OpenCV give (H, W, C)). Pass layout='NHWC' "
+                f"(the default), or x.permute(0, 3, 1, 2) for NCHW."
+            )
+    h, w = (shape[1], shape[2]) if layout == "NHWC" else (shape[2], shape[3])
     if h == 0 or w == 0:
         raise ValueError(
-            f"Expected images with at least one pixel. Got a {layout} batch of shape "
-            f"{tuple(x.shape)}."
+            f"Expected images with at least one pixel. Got a {layout} batch of shape {shape}."
         )
     if layout == "NHWC":
-        return 1 if x.ndim == 3 else int(x.shape[3])
-    return int(x.shape[1])
+        return 1 if x.ndim == 3 else shape[3]
+    return shape[1]
+
+
+def check_channels(channels: int, stats: int, shape: Sequence[int] = ()) -> None:
+    """Check that statistics of length ``stats`` fit a batch with ``channels`` channels.
+
+    Raises:
+        ValueError: naming both counts, the statistics that would fit, and for the usual
+            cases (grayscale or RGBA images with RGB statistics) what to pass instead.
+    """
+    if stats in (1, channels):
+        return
+    shape = tuple(int(s) for s in shape)
+    fixes = [f"mean/std of length 1 (one value for every channel) or of length {channels}"]
+    if channels == 1 and stats == 3:
+        gm, gs = _IMAGENET_GRAY
+        fixes.append(
+            f"for grayscale images with ImageNet statistics, mean={gm}, std={gs} (the RGB "
+            f"values averaged); or repeat the gray channel to 3 before Preprocess"
+        )
+    if channels == 4 and stats == 3:
+        fixes.append("for RGBA images, drop alpha first (x[..., :3]) or give alpha a 4th value")
+    if len(shape) == 3 and shape[0] == stats:
+        fixes.append(
+            f"if this is one ({stats}, H, W) image, pass x[None] with layout='NCHW'"
+        )
+    raise ValueError(
+        f"Expected {stats} channels to match mean/std of length {stats}. Got a batch with "
+        f"{channels} channels, shape {shape}. Statistics that fit: " + "; ".join(fixes) + "."
+    )
 
 
 def to_nchw(x: Tensor, layout: str = "NHWC") -> Tensor:
@@ -159,17 +247,21 @@ def _as_vector(value: Stats, name: str) -> Tensor:
     return t.to(torch.float32)
 
 
-def _affine(mean: Tensor, std: Tensor, c: int, max_val: float) -> tuple[Tensor, Tensor]:
-    """Scale and bias of shape (1, C, 1, 1) in float32 so that ``y = x * scale + bias``."""
-    if mean.numel() not in (1, c) or std.numel() not in (1, c):
-        raise ValueError(
-            f"Expected mean/std of length 1 or {c} for a batch with {c} channels. "
-            f"Got {mean.numel()} means and {std.numel()} stds."
-        )
+def affine(
+    mean: Tensor, std: Tensor, max_val: float, device: torch.device | None = None
+) -> tuple[Tensor, Tensor]:
+    """Scale and bias, float32 (1, C, 1, 1) on ``device``, so that ``y = x * scale + bias``.
+
+    Computed where the statistics are and then copied once: derive them once per device and
+    input dtype and keep them (as :class:`gpuprep.Preprocess` does) to avoid a host-to-device
+    copy per batch.
+    """
     std = std.to(torch.float32).reshape(1, -1, 1, 1)
     mean = mean.to(torch.float32).reshape(1, -1, 1, 1)
-    scale = (1.0 / (std * max_val)).expand(1, c, 1, 1)
-    bias = (-mean / std).expand(1, c, 1, 1)
+    scale = 1.0 / (std * max_val)
+    bias = -mean / std
+    if device is not None:
+        scale, bias = scale.to(device, non_blocking=True), bias.to(device, non_blocking=True)
     return scale, bias
 
 
@@ -190,10 +282,10 @@ def normalize(
         mean: per-channel mean in [0, 1] units, any shape with 1 or C elements.
         std: per-channel std in [0, 1] units, any shape with 1 or C elements, all > 0.
         layout: ``"NHWC"`` (4-D, or 3-D for grayscale) or ``"NCHW"`` (4-D).
-        dtype: float32, float16 or bfloat16; arithmetic is float32 either way.
+        dtype: float32, float16, bfloat16 or float64; arithmetic is float32 either way.
         channels_last: return ``torch.channels_last`` memory format.
         out: optional (N, C, H, W) tensor of ``dtype`` in the requested memory format
-            to write into.
+            to write into (not while gradients are recorded).
 
     Returns:
         ``(x / max - mean) / std`` as (N, C, H, W) of ``dtype`` on x's device.
@@ -208,24 +300,55 @@ def normalize(
         (torch.Size([2, 3, 4, 4]), [2.0, 2.0, 2.0])
     """
     xv = to_nchw(x, layout)
-    n, c, h, w = xv.shape
-    if dtype not in OUTPUT_DTYPES:
-        raise TypeError(f"Expected output dtype float32, float16 or bfloat16. Got {dtype}.")
-    scale, bias = _affine(mean.to(x.device), std.to(x.device), c, max_value(x.dtype))
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    check_channels(int(xv.shape[1]), mean.numel(), x.shape)
+    check_channels(int(xv.shape[1]), std.numel(), x.shape)
+    scale, bias = affine(mean, std, max_value(x.dtype), x.device)
+    return normalize_with(xv, scale, bias, dtype=dtype, channels_last=channels_last, out=out)
 
-    if _is_tracing():
-        # One expression that a compiler fuses into a single kernel.
+
+def normalize_with(
+    xv: Tensor,
+    scale: Tensor,
+    bias: Tensor,
+    *,
+    dtype: torch.dtype = torch.float32,
+    channels_last: bool = False,
+    out: Tensor | None = None,
+) -> Tensor:
+    """The kernel behind :func:`normalize`: ``xv * scale + bias`` in float32, cast once.
+
+    Args:
+        xv: an (N, C, H, W) view of a checked batch (:func:`to_nchw`), any strides.
+        scale, bias: float32 (1, C, 1, 1) or (1, 1, 1, 1) on xv's device (:func:`affine`).
+        dtype, channels_last, out: as in :func:`normalize`.
+
+    While gradients are recorded (a float input that requires grad, learnable statistics)
+    or while a compiler or exporter traces, this is one differentiable expression and
+    ``out`` is refused; otherwise a kernel that writes straight into the output.
+    """
+    check_output_dtype(dtype)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    grad = torch.is_grad_enabled() and (
+        xv.requires_grad or scale.requires_grad or bias.requires_grad
+    )
+    if grad or _is_tracing():
+        if out is not None and grad:
+            raise RuntimeError(
+                "Expected out=None while gradients are recorded: a result written into "
+                "out= cannot carry them. Call without out."
+            )
+        # One expression: differentiable, and what a compiler or exporter fuses into one kernel.
         y = torch.addcmul(bias, xv.to(torch.float32), scale)
         return y.to(dtype).contiguous(memory_format=fmt)
 
+    shape = tuple(xv.shape)
     if out is None:
-        out = torch.empty((n, c, h, w), dtype=dtype, device=x.device, memory_format=fmt)
+        out = torch.empty(shape, dtype=dtype, device=xv.device, memory_format=fmt)
     else:
-        _check_out(out, (n, c, h, w), dtype, x.device, fmt)
-    if n == 0 or out.numel() == 0:
+        _check_out(out, shape, dtype, xv.device, fmt)
+    if out.numel() == 0:
         return out
-    if x.device.type == "cpu":
+    if xv.device.type == "cpu":
         _normalize_cpu(xv, scale, bias, out)
     else:
         _normalize_device(xv, scale, bias, out)
@@ -235,8 +358,12 @@ def normalize(
 def _normalize_device(xv: Tensor, scale: Tensor, bias: Tensor, out: Tensor) -> None:
     """The device kernel: one pass that reads x in its own dtype, computes in float32 and
     writes out's dtype and memory format directly."""
-    if xv.dtype not in _DEVICE_NATIVE:
-        xv = xv.to(torch.float32)  # few device kernels read uint16 directly
+    if xv.dtype == torch.float64 or (
+        xv.dtype == torch.uint16 and xv.device.type not in _READS_UINT16
+    ):
+        # float64 would promote the arithmetic past the float32 contract; some devices'
+        # kernels do not load uint16.
+        xv = xv.to(torch.float32)
     torch.addcmul(bias, xv, scale, out=out)
 
 
@@ -256,6 +383,10 @@ def _check_out(
 
 
 def _is_tracing() -> bool:
+    """True inside torch.jit.trace (and the ONNX exporter that uses it), torch.compile and
+    torch.export: there the expression path is recorded, never the buffer-reusing kernels."""
+    if torch.jit.is_tracing():
+        return True
     compiler = getattr(torch, "compiler", None)
     if compiler is None:
         return False
@@ -271,11 +402,13 @@ def _normalize_cpu(xv: Tensor, scale: Tensor, bias: Tensor, out: Tensor) -> None
     CPU kernels materialize a cast before mixed-dtype arithmetic, so a single
     ``addcmul(bias, x_uint8, scale)`` reads and writes the whole float32 batch twice. Here
     each chunk (about 2 MiB of float32: whole images, or blocks of rows of a large image) is
-    cast straight into the output (or a float32 scratch when the output is half precision)
+    cast straight into the output (or a float32 scratch when the output is another dtype)
     and then scaled and shifted in place while it is still in cache: one trip through memory
     for the output.
     """
     n, c, h, w = out.shape
+    scale = scale.expand(1, c, 1, 1)
+    bias = bias.expand(1, c, 1, 1)
     cl = not out.is_contiguous() and c > 1
     fmt = torch.channels_last if cl else torch.contiguous_format
     if cl:
@@ -315,3 +448,86 @@ def _chunks(n: int, c: int, h: int, w: int):
         for i in range(n):
             for top in range(0, h, rows):
                 yield slice(i, i + 1), slice(top, min(top + rows, h))
+
+
+# ---------------------------------------------------------------------- back to pixels
+
+
+def denormalize(
+    y: Tensor,
+    mean: Stats,
+    std: Stats,
+    *,
+    dtype: torch.dtype = torch.uint8,
+    layout: str = "NHWC",
+) -> Tensor:
+    """Back to pixels: undo :func:`normalize`, for looking at a batch.
+
+    Computes ``(y * std + mean) * max`` in float32, with ``max`` the largest value of
+    ``dtype`` (255 for uint8, 65535 for uint16, 1 for floating dtypes); for integer dtypes
+    the result is rounded to the nearest integer and clamped to [0, max]. No gradient flows.
+
+    Args:
+        y: a normalized (N, C, H, W) floating batch, any memory format and device.
+        mean, std: the statistics it was normalized with (a float or a sequence of length 1
+            or C, in [0, 1] units).
+        dtype: uint8, uint16, float16, bfloat16, float32 or float64.
+        layout: ``"NHWC"`` returns (N, H, W, C), or (N, H, W) when C = 1; ``"NCHW"``
+            returns (N, C, H, W).
+
+    Returns:
+        A new contiguous tensor of ``dtype`` on y's device.
+
+    Raises:
+        TypeError: y is not a floating tensor, or ``dtype`` is not a pixel dtype.
+        ValueError: y is not 4-D, or mean/std do not fit its channel count.
+
+    Example:
+        >>> x = torch.randint(0, 256, (2, 5, 4, 3), dtype=torch.uint8)
+        >>> y = normalize(x, torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD))
+        >>> torch.equal(denormalize(y, IMAGENET_MEAN, IMAGENET_STD), x)
+        True
+    """
+    m, s = check_stats(mean, std)
+    return denormalize_with(y, m, s, dtype=dtype, layout=layout)
+
+
+def denormalize_with(
+    y: Tensor,
+    mean: Tensor,
+    std: Tensor,
+    *,
+    dtype: torch.dtype = torch.uint8,
+    layout: str = "NHWC",
+) -> Tensor:
+    """:func:`denormalize` with checked float32 (1, C, 1, 1) statistics (:func:`check_stats`),
+    on any device: no host round trip for statistics that are already where ``y`` is."""
+    if not isinstance(y, Tensor) or not y.is_floating_point():
+        got = y.dtype if isinstance(y, Tensor) else type(y).__name__
+        raise TypeError(f"Expected a normalized floating (N, C, H, W) batch. Got {got}.")
+    if dtype not in PIXEL_DTYPES:
+        raise TypeError(
+            f"Expected dtype uint8, uint16, float16, bfloat16, float32 or float64. Got {dtype}."
+        )
+    check_layout(layout)
+    if y.ndim != 4:
+        hint = " For one (C, H, W) image, pass y[None]." if y.ndim == 3 else ""
+        raise ValueError(
+            f"Expected a normalized (N, C, H, W) batch. Got shape {tuple(y.shape)}.{hint}"
+        )
+    c = int(y.shape[1])
+    check_channels(c, mean.numel(), y.shape)
+    check_channels(c, std.numel(), y.shape)
+    top = max_value(dtype)
+    with torch.no_grad():
+        std = std.to(y.device, torch.float32).reshape(1, -1, 1, 1)
+        mean = mean.to(y.device, torch.float32).reshape(1, -1, 1, 1)
+        x = torch.addcmul(mean * top, y.to(torch.float32), std * top)
+        if not dtype.is_floating_point:
+            x.round_().clamp_(0.0, top)
+        if layout == "NCHW":
+            return x.to(dtype).contiguous()
+        n, _, h, w = x.shape
+        out = torch.empty((n, h, w, c), dtype=dtype, device=y.device)
+        out.permute(0, 3, 1, 2).copy_(x)
+    return out[..., 0] if c == 1 else out

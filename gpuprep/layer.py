@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +25,9 @@ class Preprocess(nn.Module):
     Args:
         mean: a float or a sequence of length 1 or C, in [0, 1] units.
         std: a float or a sequence of length 1 or C, in [0, 1] units, all > 0.
-        dtype: output dtype, float32, float16 or bfloat16. Arithmetic is float32 either way.
+        dtype: output dtype, float32, float16, bfloat16 or float64. Arithmetic is float32
+            either way. A cast of the module (``model.to(torch.bfloat16)``, ``.half()``,
+            ``.float()``) sets it; the statistics stay float32.
         channels_last: return ``torch.channels_last`` memory format; from NHWC input this
             costs no transpose at all.
         layout: ``"NHWC"`` for (N, H, W, C) or grayscale (N, H, W) input, ``"NCHW"`` for
@@ -43,6 +47,8 @@ class Preprocess(nn.Module):
         >>> y = pre(x)
         >>> y.shape, y.dtype, y.max().item()
         (torch.Size([2, 3, 8, 8]), torch.float32, 1.0)
+        >>> torch.equal(pre.inverse(y), x)
+        True
     """
 
     mean: Tensor
@@ -59,18 +65,20 @@ class Preprocess(nn.Module):
         augment: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        if dtype not in F.OUTPUT_DTYPES:
-            raise TypeError(f"Expected output dtype float32, float16 or bfloat16. Got {dtype}.")
         mean_t, std_t = F.check_stats(mean, std)
         self.register_buffer("mean", mean_t)
         self.register_buffer("std", std_t)
-        self.dtype = dtype
+        self.dtype = F.check_output_dtype(dtype)
         self.channels_last = bool(channels_last)
         self.layout = F.check_layout(layout)
         self.augment = augment
         # CPU outputs are large and fresh memory costs page faults: reuse an output once its
         # caller has let go of it. Devices have caching allocators of their own.
         self._outputs = BufferPool(capacity=2)
+        # Scale and bias per (device, input max value, unit): derived once from mean/std,
+        # so a batch on another device than the statistics costs no copy per call.
+        self._derived: dict[tuple, tuple[Tensor, Tensor]] = {}
+        self._derived_from: tuple = ()
 
     @property
     def channels(self) -> int:
@@ -80,38 +88,91 @@ class Preprocess(nn.Module):
     def forward(self, x: Tensor | np.ndarray) -> Tensor:
         t = _as_tensor(x)
         c = F.check_batch(t, self.layout)
-        if self.channels not in (1, c):
-            raise ValueError(
-                f"Expected {self.channels} channels to match mean/std. Got a batch with "
-                f"{c} channels, shape {tuple(t.shape)}."
-            )
-        layout = self.layout
+        F.check_channels(c, self.channels, t.shape)
+        xv = F.to_nchw(t, self.layout)
         if self.augment is not None:
-            # x / max as float32 (N, C, H, W): statistics 0 and 1, made where x is.
-            zero, one = self.mean.new_zeros(1), self.mean.new_ones(1)
-            t = self.augment(F.normalize(t, zero, one, layout=layout))
-            layout = "NCHW"
-        return F.normalize(
-            t,
-            self.mean,
-            self.std,
-            layout=layout,
+            # x / max as float32 (N, C, H, W), made where x is.
+            unit = F.normalize_with(xv, *self._affine(t.device, t.dtype, unit=True))
+            xv = self.augment(unit)
+            F.check_channels(int(xv.shape[1]), self.channels, xv.shape)
+        return F.normalize_with(
+            xv,
+            *self._affine(xv.device, xv.dtype),
             dtype=self.dtype,
             channels_last=self.channels_last,
-            out=self._output_buffer(t, layout),
+            out=self._output_buffer(xv),
         )
 
-    def _output_buffer(self, x: Tensor, layout: str) -> Tensor | None:
+    def inverse(self, y: Tensor, *, dtype: torch.dtype = torch.uint8) -> Tensor:
+        """Back to pixels with this layer's statistics: the inverse of the normalization
+        (not of ``augment``), in the layer's own layout.
+
+        ``pre.inverse(pre(x))`` equals a uint8 ``x``. See
+        :func:`gpuprep.functional.denormalize` for the arithmetic, rounding and clamping.
+
+        Shape:
+            (N, C, H, W) -> (N, H, W, C) or (N, H, W) for NHWC layers, (N, C, H, W) for NCHW.
+        """
+        return F.denormalize_with(y, self.mean, self.std, dtype=dtype, layout=self.layout)
+
+    def _affine(self, device: torch.device, dtype: torch.dtype, unit: bool = False):
+        """(scale, bias) for a batch of ``dtype`` on ``device``, from a per-device cache that
+        is rebuilt when mean/std are replaced or changed in place."""
+        max_val = F.max_value(dtype)
+        mean, std = self.mean, self.std
+        if unit:
+            mean, std = mean.new_zeros(1), mean.new_ones(1)
+        learnable = torch.is_grad_enabled() and (self.mean.requires_grad or self.std.requires_grad)
+        versions = (_version(self.mean), _version(self.std))
+        if learnable or F._is_tracing() or None in versions:
+            return F.affine(mean, std, max_val, device)
+        known = self._derived_from
+        if not (known and known[0] is self.mean and known[1] is self.std and known[2] == versions):
+            self._derived.clear()
+            self._derived_from = (self.mean, self.std, versions)
+        key = (device, max_val, unit)
+        if key not in self._derived:
+            self._derived[key] = F.affine(mean, std, max_val, device)
+        return self._derived[key]
+
+    def _output_buffer(self, xv: Tensor) -> Tensor | None:
         if (
-            x.device.type != "cpu"
-            or (x.requires_grad and torch.is_grad_enabled())
-            or self.mean.requires_grad
-            or self.std.requires_grad
+            xv.device.type != "cpu"
+            or (xv.requires_grad and torch.is_grad_enabled())
+            or (torch.is_grad_enabled() and (self.mean.requires_grad or self.std.requires_grad))
             or F._is_tracing()
         ):
             return None
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        return self._outputs.empty(F.output_shape(x, layout), self.dtype, memory_format=fmt)
+        return self._outputs.empty(tuple(xv.shape), self.dtype, memory_format=fmt)
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Any:
+        """``.to(dtype)``, ``.half()``, ``.bfloat16()``, ``.float()``, ``.double()``: the output
+        dtype follows the cast and the statistics stay float32 (the arithmetic contract).
+        Device moves and everything else apply as usual."""
+        target = _float_cast_of(fn)
+        if target is None:
+            return super()._apply(fn, recurse)
+        F.check_output_dtype(target)
+        stats = {name: self._buffers[name] for name in ("mean", "std")}
+        super()._apply(fn, recurse)
+        for name, before in stats.items():
+            after = self._buffers[name]
+            if before is not None and after is not None:
+                self._buffers[name] = before.to(after.device)
+        self.dtype = target
+        return self
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        """``torch.jit.script`` compiles an equivalent module with the same checks."""
+        from .scripted import ScriptablePreprocess
+
+        return ScriptablePreprocess.from_layer(self)
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.__dict__.setdefault("_derived", {})
+        self.__dict__.setdefault("_derived_from", ())
 
     def extra_repr(self) -> str:
         mean = [round(v, 4) for v in self.mean.flatten().tolist()]
@@ -120,6 +181,28 @@ class Preprocess(nn.Module):
             f"mean={mean}, std={std}, dtype={self.dtype}, layout={self.layout!r}, "
             f"channels_last={self.channels_last}"
         )
+
+
+def _version(t: Tensor) -> int | None:
+    """The in-place modification counter of ``t``; None for inference tensors, which have
+    none (nothing derived from them is cached)."""
+    try:
+        return int(t._version)
+    except RuntimeError:
+        return None
+
+
+def _float_cast_of(fn: Callable[[Tensor], Tensor]) -> torch.dtype | None:
+    """The floating dtype that ``fn`` (a Module._apply function) casts every floating tensor
+    to, or None when it keeps dtypes (a device move, share_memory_, ...)."""
+    try:
+        a = fn(torch.empty(0, dtype=torch.float32))
+        b = fn(torch.empty(0, dtype=torch.float64))
+    except Exception:
+        return None
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype == b.dtype:
+        return a.dtype if a.dtype.is_floating_point else None
+    return None
 
 
 def _as_tensor(x: Tensor | np.ndarray) -> Tensor:

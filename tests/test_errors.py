@@ -41,7 +41,7 @@ def test_channel_count_mismatch():
     with pytest.raises(ValueError, match="Expected 3 channels.*4 channels"):
         Preprocess()(torch.zeros(2, 4, 4, 4, dtype=torch.uint8))
     with pytest.raises(ValueError, match="Expected 3 channels.*1 channels"):
-        Preprocess()(torch.zeros(2, 4, 4, dtype=torch.uint8))
+        Preprocess()(torch.zeros(2, 4, 5, dtype=torch.uint8))
 
 
 def test_zero_size_images():
@@ -71,7 +71,7 @@ def test_bad_statistics(mean, std, exc, msg):
 def test_bad_options():
     with pytest.raises(ValueError, match="layout 'NHWC' or 'NCHW'. Got 'HWC'"):
         Preprocess(layout="HWC")
-    with pytest.raises(TypeError, match="float32, float16 or bfloat16. Got torch.int8"):
+    with pytest.raises(TypeError, match="float32, float16, bfloat16 or float64. Got torch.int8"):
         Preprocess(dtype=torch.int8)
 
 

@@ -10,8 +10,11 @@ from gpuprep import functional as F
 MEAN, STD = torch.tensor([0.4, 0.5, 0.6]), torch.tensor([0.2, 0.3, 0.25])
 
 
-@pytest.mark.parametrize("in_dtype", [torch.uint8, torch.uint16, torch.float32, torch.float16])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+IN_DTYPES = [torch.uint8, torch.uint16, torch.float16, torch.bfloat16, torch.float32, torch.float64]
+
+
+@pytest.mark.parametrize("in_dtype", IN_DTYPES)
+@pytest.mark.parametrize("dtype", list(F.OUTPUT_DTYPES))
 @pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last])
 def test_device_kernel_values_on_the_cpu(in_dtype, dtype, fmt):
     """The kernel that runs on CUDA, run on the CPU: same arithmetic, same contract."""
@@ -20,7 +23,7 @@ def test_device_kernel_values_on_the_cpu(in_dtype, dtype, fmt):
     else:
         x = torch.randint(0, int(F.max_value(in_dtype)) + 1, (3, 7, 5, 3)).to(in_dtype)
     xv = F.to_nchw(x)
-    scale, bias = F._affine(MEAN, STD, 3, F.max_value(in_dtype))
+    scale, bias = F.affine(MEAN, STD, F.max_value(in_dtype))
     out = torch.empty(3, 3, 7, 5, dtype=dtype, memory_format=fmt)
     F._normalize_device(xv, scale, bias, out)
     assert out.is_contiguous(memory_format=fmt)
@@ -54,8 +57,8 @@ def test_normalize_writes_into_out():
 def test_helpers():
     assert F.max_value(torch.uint8) == 255 and F.max_value(torch.uint16) == 65535
     assert F.max_value(torch.bfloat16) == 1
-    assert F.check_batch(torch.zeros(2, 3, 4, dtype=torch.uint8)) == 1
-    assert F.output_shape(torch.zeros(2, 3, 4, 5, dtype=torch.uint8)) == (2, 5, 3, 4)
+    assert F.check_batch(torch.zeros(2, 3, 5, dtype=torch.uint8)) == 1
+    assert F.output_shape(torch.zeros(2, 5, 4, 3, dtype=torch.uint8)) == (2, 3, 5, 4)
     m, s = F.check_stats(0.5, (0.1, 0.2))
     assert m.shape == s.shape == (1, 2, 1, 1) and m.dtype == torch.float32
     assert np.allclose(m.flatten().numpy(), [0.5, 0.5])
