@@ -13,6 +13,7 @@ So a caller can hold on to a batch as long as it likes: the pool then makes a ne
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["BufferPool"]
+__all__ = ["BufferPool", "pooling_works", "shared_empty"]
 
 
 def _storage_refs(t: Tensor) -> int:
@@ -30,7 +31,49 @@ def _storage_refs(t: Tensor) -> int:
     return int(torch._C._storage_Use_Count(storage._cdata))
 
 
-_CAN_COUNT = hasattr(torch._C, "_storage_Use_Count")
+@functools.cache
+def pooling_works() -> bool:
+    """Whether torch's private storage reference count means what the pool assumes.
+
+    Checked once, on first use, the way the pool uses it: a buffer reads as held while a
+    tensor view or a NumPy array made from it is alive, and as idle again once they are gone.
+    Where the function is missing or answers otherwise, every pool hands out fresh memory
+    instead (correct, only slower).
+    """
+    if not hasattr(torch._C, "_storage_Use_Count"):
+        return False
+    try:
+        buf = torch.empty(64, dtype=torch.uint8)
+        idle = _storage_refs(buf)
+        view = _view(buf, (4, 4), (4, 1), torch.float32)
+        held_by_view = _storage_refs(buf)
+        array = view[1:].numpy()
+        del view
+        held_by_array = _storage_refs(buf)
+        del array
+        released = _storage_refs(buf)
+    except Exception:  # a changed signature or meaning: do not trust it
+        return False
+    return held_by_view > idle and held_by_array > idle and released == idle
+
+
+def shared_empty(shape: Sequence[int], dtype: torch.dtype) -> Tensor:
+    """A contiguous tensor in shared memory, as DataLoader workers send batches.
+
+    Made directly in shared memory where torch offers it (``UntypedStorage._new_shared``,
+    private), else through the public ``share_memory_()``, which costs one more copy.
+    """
+    shape = tuple(int(s) for s in shape)
+    new_shared = getattr(torch.UntypedStorage, "_new_shared", None)
+    if new_shared is not None:
+        try:
+            storage = new_shared(_nbytes(shape, dtype))
+        except (TypeError, RuntimeError, ValueError):
+            storage = None
+        if storage is not None and storage.is_shared():
+            strides = _strides(shape, torch.contiguous_format)
+            return torch.empty(0, dtype=dtype).set_(storage, 0, shape, strides)
+    return torch.empty(shape, dtype=dtype).share_memory_()
 
 
 @dataclass(eq=False)
@@ -84,7 +127,7 @@ class BufferPool:
         shape = tuple(int(s) for s in shape)
         strides = _strides(shape, memory_format)
         nbytes = _nbytes(shape, dtype)
-        if not _CAN_COUNT:
+        if not pooling_works():
             return self._allocate(shape, strides, dtype)
         with self._lock:
             slot = self._find(nbytes)
@@ -124,6 +167,14 @@ class BufferPool:
 
     def __len__(self) -> int:
         return len(self._slots)
+
+    def __getstate__(self) -> dict:
+        # A copy (deepcopy, pickle, torch.save of a model) gets an empty pool of its own:
+        # buffers are never shared between pools.
+        return {"capacity": self.capacity, "pin_memory": self.pin_memory}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["capacity"], pin_memory=state["pin_memory"])
 
     def _find(self, nbytes: int) -> _Slot | None:
         same_size = [s for s in self._slots if s.buf.numel() == nbytes and s.idle()]

@@ -1,9 +1,15 @@
-"""BufferPool hands memory out again only when nobody holds it."""
+"""BufferPool hands memory out again only when nobody holds it; where torch's private
+functions it rests on are missing or changed, it falls back to fresh memory."""
 
 import numpy as np
+import pytest
 import torch
+from conftest import assert_matches_reference
 
-from gpuprep.buffers import BufferPool
+import gpuprep
+import gpuprep.host as host
+from gpuprep import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from gpuprep.buffers import BufferPool, pooling_works, shared_empty
 
 
 def base_ptr(t):
@@ -85,3 +91,78 @@ def test_reuse_of_an_older_buffer_among_several():
     del a  # the older one is free, the newer one held
     c = pool.empty((16,), torch.uint8)
     assert base_ptr(c) == ptr_a and base_ptr(b) != ptr_a
+
+
+# ------------------------------------------------- the private torch functions, checked
+
+
+@pytest.fixture
+def fresh_check():
+    pooling_works.cache_clear()
+    yield
+    pooling_works.cache_clear()
+
+
+def test_reference_count_check_passes_here(fresh_check):
+    assert pooling_works()
+
+
+@pytest.mark.parametrize("how", ["missing", "constant", "raises"])
+def test_pooling_turns_itself_off_when_the_count_cannot_be_trusted(monkeypatch, fresh_check, how):
+    if how == "missing":
+        monkeypatch.delattr(torch._C, "_storage_Use_Count")
+    elif how == "constant":
+        monkeypatch.setattr(torch._C, "_storage_Use_Count", lambda cdata: 1)
+    else:
+
+        def changed(*args):
+            raise TypeError("signature changed")
+
+        monkeypatch.setattr(torch._C, "_storage_Use_Count", changed)
+    assert not pooling_works()
+    pool = BufferPool(capacity=1)
+    a = pool.empty((8,), torch.float32)
+    ptr = base_ptr(a)
+    del a
+    assert base_ptr(pool.empty((8,), torch.float32)) != ptr  # fresh memory every time
+    assert len(pool) == 0
+    # and everything built on pools stays correct
+    x = np.random.default_rng(0).integers(0, 256, (2, 300, 300, 3), dtype=np.uint8)
+    pre = Preprocess()
+    a, b = pre(x), pre(x[::-1].copy())
+    assert_matches_reference(a, x, IMAGENET_MEAN, IMAGENET_STD)
+    assert_matches_reference(b, x[::-1].copy(), IMAGENET_MEAN, IMAGENET_STD)
+    big = [np.full((600, 600, 3), i, np.uint8) for i in range(2)]
+    c, d = gpuprep.collate(big), gpuprep.collate(big[::-1])
+    assert int(c[0, 0, 0, 0]) == 0 and int(d[0, 0, 0, 0]) == 1
+
+
+@pytest.mark.parametrize("how", ["missing", "raises"])
+def test_shared_memory_falls_back_to_share_memory(monkeypatch, how):
+    if how == "missing":
+        for cls in torch.UntypedStorage.__mro__:  # wherever torch defines it
+            if "_new_shared" in vars(cls):
+                monkeypatch.delattr(cls, "_new_shared")
+        assert not hasattr(torch.UntypedStorage, "_new_shared")
+    else:
+
+        def changed(*args, **kwargs):
+            raise TypeError("signature changed")
+
+        monkeypatch.setattr(torch.UntypedStorage, "_new_shared", changed)
+    t = shared_empty((3, 4, 5), torch.uint16)
+    assert t.is_shared() and t.shape == (3, 4, 5) and t.dtype == torch.uint16
+    monkeypatch.setattr(host, "get_worker_info", lambda: object())
+    out = gpuprep.collate([np.full((4, 4, 3), 7, np.uint8)] * 2)
+    assert out.is_shared() and int(out.min()) == 7
+
+
+def test_copies_of_a_pool_start_empty():
+    import copy
+    import pickle
+
+    pool = BufferPool(capacity=3, pin_memory=False)
+    held = pool.empty((4,), torch.uint8)
+    for other in (copy.deepcopy(pool), pickle.loads(pickle.dumps(pool))):
+        assert len(other) == 0 and other.capacity == 3
+        assert base_ptr(other.empty((4,), torch.uint8)) != base_ptr(held)
