@@ -169,6 +169,11 @@ class Preprocess(nn.Module):
 
         return ScriptablePreprocess.from_layer(self)
 
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_derived"], state["_derived_from"] = {}, ()  # derived again where it is used
+        return state
+
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
         self.__dict__.setdefault("_derived", {})

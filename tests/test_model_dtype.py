@@ -67,3 +67,26 @@ def test_state_dict_round_trips_after_a_cast():
 def test_unsupported_float_cast_is_refused():
     with pytest.raises(TypeError, match="float8_e4m3fn"):
         Preprocess().to(torch.float8_e4m3fn)
+
+
+def test_copies_and_saved_models_work(tmp_path):
+    """deepcopy (EMA models, Lightning), pickle and torch.save of a whole model."""
+    import copy
+    import pickle
+
+    m = model()
+    with torch.no_grad():
+        expected = m(X)
+    for other in (
+        copy.deepcopy(m),
+        pickle.loads(pickle.dumps(m)),
+        _saved_and_loaded(m, tmp_path / "m.pt"),
+    ):
+        assert other[0]._outputs is not m[0]._outputs
+        with torch.no_grad():
+            torch.testing.assert_close(other(X), expected, rtol=0, atol=0)
+
+
+def _saved_and_loaded(m, path):
+    torch.save(m, path)
+    return torch.load(path, weights_only=False)
