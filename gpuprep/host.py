@@ -1,13 +1,15 @@
 """Host side: stack NumPy samples into one batch tensor, unchanged. Safe in DataLoader workers.
 
 :func:`collate` is a drop-in ``collate_fn``. It follows ``default_collate``'s nesting rules,
-but stacks every NumPy array leaf as it is: a list of (H, W, C) uint8 images becomes one
-(N, H, W, C) uint8 tensor, with no per-image cast, permute or normalize. That work happens
-later, once per batch, where the batch is going (:class:`gpuprep.Preprocess`).
+but stacks every NumPy array leaf (and every PIL image, as its array) as it is: a list of
+(H, W, C) uint8 images becomes one (N, H, W, C) uint8 tensor, with no per-image cast, permute
+or normalize. That work happens later, once per batch, where the batch is going
+(:class:`gpuprep.Preprocess`).
 """
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,9 +21,10 @@ from torch.utils.data import get_worker_info
 from torch.utils.data._utils.collate import collate as _collate_nested
 from torch.utils.data._utils.collate import default_collate_fn_map
 
-from .buffers import BufferPool, _nbytes, _strides
+from .buffers import BufferPool, _nbytes, shared_empty
+from .pil import as_arrays, is_pil_image
 
-__all__ = ["collate", "stack_arrays", "torch_dtype"]
+__all__ = ["collate", "collate_fn_map", "is_image", "stack_arrays", "torch_dtype"]
 
 # NumPy kinds that have no meaning as pixels: object, strings, void, complex, datetimes.
 _REJECTED_KINDS = {
@@ -42,6 +45,11 @@ _MAIN_PROCESS_POOL = BufferPool(capacity=2)
 def torch_dtype(dtype: np.dtype) -> torch.dtype:
     """The torch dtype for a NumPy dtype in native byte order."""
     return torch.from_numpy(np.empty(0, dtype=dtype.newbyteorder("="))).dtype
+
+
+def is_image(obj: Any) -> bool:
+    """An image sample or batch: a NumPy array, a tensor or a PIL image."""
+    return isinstance(obj, (np.ndarray, Tensor)) or is_pil_image(obj)
 
 
 def _check_arrays(arrays: Sequence[Any]) -> tuple[tuple[int, ...], np.dtype]:
@@ -77,10 +85,7 @@ def _new_batch(shape: tuple, dtype: torch.dtype) -> Tensor:
     if get_worker_info() is not None:
         # The batch travels to the main process through shared memory, as in default_collate:
         # writing it there directly saves a copy.
-        storage = torch.UntypedStorage._new_shared(_nbytes(shape, dtype))
-        return torch.empty(0, dtype=dtype).set_(
-            storage, 0, shape, _strides(shape, torch.contiguous_format)
-        )
+        return shared_empty(shape, dtype)
     if _nbytes(shape, dtype) >= _POOL_MIN_BYTES:
         return _MAIN_PROCESS_POOL.empty(shape, dtype)
     return torch.empty(shape, dtype=dtype)
@@ -95,7 +100,8 @@ def stack_arrays(
     """Stack same-shape, same-dtype arrays along a new first dimension, one copy each.
 
     Args:
-        arrays: NumPy arrays, any strides or byte order; read-only arrays are fine.
+        arrays: NumPy arrays, any strides or byte order; read-only arrays are fine. PIL
+            images are taken as their arrays (all of one mode).
         out: optional tensor of shape (N, *shape) and the arrays' dtype to write into.
         alloc: optional ``alloc(shape, dtype)`` that makes the output once the shape and
             dtype are known (a staging buffer, say).
@@ -106,8 +112,9 @@ def stack_arrays(
     Raises:
         ValueError: empty list, shapes that differ (naming the first sample at fault).
         TypeError: a sample that is not an array, dtypes that differ, object, string or
-            complex arrays.
+            complex arrays, PIL images of different modes or of palette mode.
     """
+    arrays = as_arrays(arrays)
     shape, dtype = _check_arrays(arrays)
     tdtype = torch_dtype(dtype)
     full = (len(arrays), *shape)
@@ -141,11 +148,21 @@ _COLLATE_FN_MAP: dict[Any, Callable[..., Any]] = {
 }
 
 
+def collate_fn_map() -> dict[Any, Callable[..., Any]]:
+    """default_collate's rules with arrays, and PIL images once PIL is imported, stacked as
+    they are."""
+    image = sys.modules.get("PIL.Image")
+    if image is None:
+        return _COLLATE_FN_MAP
+    return {**_COLLATE_FN_MAP, image.Image: _collate_arrays}
+
+
 def collate(samples: Sequence[Any]) -> Any:
     """A drop-in ``collate_fn`` that keeps images as they are: uint8 stays uint8, HWC stays HWC.
 
     Tuples, lists, dicts and bare samples nest as in ``default_collate``. Each NumPy array
-    leaf is stacked into one tensor with its dtype and layout; every other leaf comes out
+    leaf (or PIL image, as its array: ``torchvision.datasets.ImageFolder`` without a
+    transform works) is stacked into one tensor with its dtype and layout; every other leaf comes out
     exactly as ``default_collate`` makes it. Inside a DataLoader worker the batch is written
     straight into shared memory. Never touches CUDA.
 
@@ -163,6 +180,6 @@ def collate(samples: Sequence[Any]) -> Any:
     """
     if len(samples) == 0:
         raise ValueError("Expected a non-empty batch of samples. Got an empty batch.")
-    if any(isinstance(s, np.ndarray) for s in samples):
+    if any(isinstance(s, np.ndarray) or is_pil_image(s) for s in samples):
         return stack_arrays(samples)
-    return _collate_nested(samples, collate_fn_map=_COLLATE_FN_MAP)
+    return _collate_nested(samples, collate_fn_map=collate_fn_map())

@@ -11,7 +11,9 @@ Two ways in:
 from __future__ import annotations
 
 import collections
-import os
+import copy
+import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -22,44 +24,28 @@ from torch.utils.data import get_worker_info
 from torch.utils.data._utils.collate import collate as _collate_nested
 
 from .buffers import BufferPool
-from .host import _COLLATE_FN_MAP, stack_arrays
+from .devices import resolve_device
+from .host import collate_fn_map, is_image, stack_arrays
 from .layer import Preprocess
 
-__all__ = ["DeviceLoader", "GPUCollate", "resolve_device", "to_device"]
+__all__ = ["DeviceLoader", "GPUCollate", "PageableMemoryWarning", "resolve_device", "to_device"]
+
+_USE_WORKERS = (
+    "GPUCollate runs in the main process (DataLoader num_workers=0). With workers, use "
+    "collate_fn=gpuprep.collate and wrap the DataLoader in gpuprep.DeviceLoader(loader, "
+    "device=...), or let gpuprep.DataLoader(dataset, batch_size, num_workers=k) do both."
+)
+_NO_PIN_MEMORY = (
+    "GPUCollate returns batches already on {device}, which DataLoader(pin_memory=True) cannot "
+    "pin. Leave the DataLoader's pin_memory off: GPUCollate stages every batch in pinned "
+    "memory itself."
+)
+
+
+class PageableMemoryWarning(UserWarning):
+    """A batch reached a CUDA copy from pageable (not pinned) memory: the copy is synchronous."""
 
 Key = Any  # an int position in tuple/list samples, a key in dict samples
-
-
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """An explicit device: ``None`` means ``cuda:$LOCAL_RANK`` (or the current CUDA device)
-    when CUDA is available, else the CPU; ``"cuda"`` means the current CUDA device.
-
-    Raises:
-        ValueError: a string that names no device, or a CUDA index that does not exist.
-        RuntimeError: a CUDA device where CUDA is not available.
-    """
-    if device is None:
-        if not torch.cuda.is_available():
-            return torch.device("cpu")
-        local_rank = os.environ.get("LOCAL_RANK")
-        index = int(local_rank) if local_rank is not None else torch.cuda.current_device()
-        device = torch.device("cuda", index)
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as e:
-        raise ValueError(
-            f"Expected a device such as 'cpu', 'cuda' or 'cuda:1'. Got {device!r}."
-        ) from e
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"Expected CUDA for device {str(dev)!r}, but CUDA is not available.")
-        if dev.index is None:
-            dev = torch.device("cuda", torch.cuda.current_device())
-        if dev.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"Expected a CUDA index below {torch.cuda.device_count()}. Got {str(dev)!r}."
-            )
-    return dev
 
 
 def to_device(obj: Any, device: torch.device) -> Any:
@@ -87,7 +73,12 @@ class _Hole:
 
 
 _HOLE = _Hole()
-_HOLE_MAP = {**_COLLATE_FN_MAP, _Hole: lambda batch, *, collate_fn_map=None: _HOLE}
+
+
+def _collate_holed(samples: Sequence[Any]) -> Any:
+    """The batch of everything but the image, which stays a hole."""
+    fn_map = {**collate_fn_map(), _Hole: lambda batch, *, collate_fn_map=None: _HOLE}
+    return _collate_nested(samples, collate_fn_map=fn_map)
 
 
 def _get(sample: Any, key: Key, where: str) -> Any:
@@ -129,29 +120,29 @@ def _put(sample: Any, key: Key, value: Any) -> Any:
     return type(sample)(items)
 
 
-def _is_image(obj: Any) -> bool:
-    return isinstance(obj, (np.ndarray, Tensor))
-
-
 class GPUCollate:
     """A drop-in ``collate_fn`` that returns batches already on the device and preprocessed.
 
     For ``DataLoader(..., num_workers=0)``, with the DataLoader's ``pin_memory`` left off (the
-    batch it returns is already on the device). Images are stacked straight into a pinned host
+    batch it returns is already on the device; a pinning DataLoader gets a clear error on its
+    first batch). Images are stacked straight into a pinned host
     buffer that is reused across batches (never while its copy is still in flight), copied to
     the device with one ``non_blocking`` copy, and run through ``preprocess`` there. The
     rest of the batch comes out as :func:`gpuprep.collate` makes it, moved to the device
     (labels stay int64).
 
     Args:
-        device: where batches go; ``"cpu"`` works too (no pinning).
+        device: where batches go; ``None`` picks it as :func:`resolve_device` says (the CPU
+            without CUDA, ``cuda:$LOCAL_RANK``, ...); ``"cpu"`` works too (no pinning).
         preprocess: the module run on the device, :class:`Preprocess` by default.
         image_key: position of the image in tuple/list samples, or its key in dict samples.
-            When the samples are bare arrays the whole batch is the image.
+            When the samples are bare arrays (or PIL images) the whole batch is the image.
 
     Raises:
-        RuntimeError: when called inside a DataLoader worker, on every device: workers are
-            for :func:`gpuprep.collate` and :class:`DeviceLoader`.
+        RuntimeError: when called inside a DataLoader worker, on every device, or pickled
+            (as spawn-started workers do): workers are for :func:`gpuprep.collate` and
+            :class:`DeviceLoader`. Also when the calling DataLoader pins memory and the
+            device is not the CPU.
 
     Example:
         >>> gc = GPUCollate(device="cpu")
@@ -162,7 +153,7 @@ class GPUCollate:
 
     def __init__(
         self,
-        device: str | torch.device | None = "cuda",
+        device: str | torch.device | None = None,
         preprocess: nn.Module | None = None,
         image_key: Key = 0,
     ) -> None:
@@ -173,19 +164,17 @@ class GPUCollate:
 
     def __call__(self, samples: Sequence[Any]) -> Any:
         if get_worker_info() is not None:
-            raise RuntimeError(
-                "GPUCollate runs in the main process (DataLoader num_workers=0). With workers, "
-                "use collate_fn=gpuprep.collate and wrap the DataLoader in "
-                "gpuprep.DeviceLoader(loader, device=...)."
-            )
+            raise RuntimeError(_USE_WORKERS)
+        if self.device.type != "cpu" and _caller_pins_memory():
+            raise RuntimeError(_NO_PIN_MEMORY.format(device=self.device))
         if len(samples) == 0:
             raise ValueError("Expected a non-empty batch of samples. Got an empty batch.")
-        if _is_image(samples[0]):
+        if is_image(samples[0]):
             images, structure = list(samples), None
         else:
             images = [_get(s, self.image_key, f"sample {i}") for i, s in enumerate(samples)]
             holed = [_put(s, self.image_key, _HOLE) for s in samples]
-            structure = to_device(_collate_nested(holed, collate_fn_map=_HOLE_MAP), self.device)
+            structure = to_device(_collate_holed(holed), self.device)
         if images and isinstance(images[0], Tensor):
             images = [_host_array(t, i) for i, t in enumerate(images)]
         image = self._transfer(stack_arrays(images, alloc=self._staging.empty))
@@ -202,11 +191,40 @@ class GPUCollate:
         self._staging.record(host, done)  # not refilled before this copy has finished
         return dev
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # Spawn- and forkserver-started workers pickle the collate_fn: say what to do instead.
+        raise RuntimeError(_USE_WORKERS)
+
+    def __copy__(self) -> GPUCollate:
+        return GPUCollate(self.device, self.preprocess, self.image_key)
+
+    def __deepcopy__(self, memo: dict) -> GPUCollate:
+        return GPUCollate(self.device, copy.deepcopy(self.preprocess, memo), self.image_key)
+
     def __repr__(self) -> str:
         return (
             f"GPUCollate(device={str(self.device)!r}, image_key={self.image_key!r}, "
             f"preprocess={self.preprocess})"
         )
+
+
+def _caller_pins_memory() -> bool:
+    """Whether the DataLoader iterator that called this collate_fn pins its batches.
+
+    A DataLoader with ``pin_memory=True`` pins what its collate_fn returns, which fails for
+    device tensors with a message that never names gpuprep. The iterator is a few frames up.
+    """
+    from torch.utils.data.dataloader import _BaseDataLoaderIter
+
+    frame = sys._getframe(2)
+    for _ in range(8):
+        if frame is None:
+            break
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, _BaseDataLoaderIter):
+            return bool(getattr(owner, "_pin_memory", False))
+        frame = frame.f_back
+    return False
 
 
 def _host_array(t: Tensor, index: int) -> np.ndarray:
@@ -223,13 +241,17 @@ class DeviceLoader:
     of time on one side stream, made once per loader on its device. The side stream waits for
     the consumer's stream before it reuses memory, the consumer's stream waits for each batch
     before it is handed out, and every handed-out tensor is recorded on the consumer's stream
-    so the caching allocator does not reuse it early. On the CPU it yields the same batches
-    synchronously.
+    so the caching allocator does not reuse it early. An image that is already on the GPU is
+    recorded on the side stream before it is read there. On the CPU it yields the same
+    batches synchronously.
+
+    Batches in pageable (not pinned) memory make every copy synchronous: the first one gives
+    a :class:`PageableMemoryWarning` (once per loader) that points to ``pin_memory=True``.
 
     Args:
         loader: any re-iterable of batches whose image is a uint8/uint16/float tensor.
-        device: where batches go; ``None`` picks ``cuda:$LOCAL_RANK`` when CUDA is there,
-            else the CPU.
+        device: where batches go; ``None`` picks it as :func:`resolve_device` says (the CPU
+            without CUDA, ``cuda:$LOCAL_RANK``, ...).
         preprocess: the module run on the device, :class:`Preprocess` by default.
         image_key: position or key of the image in each batch; bare tensors are the image.
         prefetch: how many batches to keep in flight (>= 1).
@@ -254,12 +276,19 @@ class DeviceLoader:
     ) -> None:
         if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
             raise ValueError(f"Expected prefetch to be an integer >= 1. Got {prefetch!r}.")
+        if isinstance(getattr(loader, "collate_fn", None), GPUCollate):
+            raise ValueError(
+                "Expected a loader of gpuprep.collate batches. Got a DataLoader whose "
+                "collate_fn is a GPUCollate, which already returns preprocessed device "
+                "batches: use that DataLoader alone, or collate_fn=gpuprep.collate here."
+            )
         self.loader = loader
         self.device = resolve_device(device)
         self.preprocess = (Preprocess() if preprocess is None else preprocess).to(self.device)
         self.image_key = image_key
         self.prefetch = prefetch
         self._stream = torch.cuda.Stream(device=self.device) if self.device.type == "cuda" else None
+        self._warned_pageable = False
 
     def __len__(self) -> int:
         return len(self.loader)  # type: ignore[arg-type]
@@ -278,15 +307,7 @@ class DeviceLoader:
 
     def set_epoch(self, epoch: int) -> None:
         """Pass the epoch to every sampler (or loader) that has ``set_epoch``."""
-        seen = set()
-        for target in (
-            self.loader,
-            getattr(self.loader, "sampler", None),
-            getattr(getattr(self.loader, "batch_sampler", None), "sampler", None),
-        ):
-            if target is not None and id(target) not in seen and hasattr(target, "set_epoch"):
-                seen.add(id(target))
-                target.set_epoch(epoch)
+        set_epoch(epoch, self.loader, *_samplers(self.loader))
 
     def __iter__(self) -> Iterator[Any]:
         if self._stream is None:
@@ -305,7 +326,7 @@ class DeviceLoader:
                     consumer = torch.cuda.current_stream(self.device)
                     side.wait_stream(consumer)  # memory the consumer freed may be reused here
                     with torch.cuda.stream(side):
-                        out = self._process(batch)
+                        out = self._process(batch, side)
                         ready = torch.cuda.Event()
                         ready.record(side)
                     del batch
@@ -332,14 +353,30 @@ class DeviceLoader:
         _for_each_tensor(out, lambda t: t.record_stream(consumer) if t.is_cuda else None)
         return out
 
-    def _process(self, batch: Any) -> Any:
-        if _is_image(batch):
+    def _process(self, batch: Any, side: Any = None) -> Any:
+        """Copy and preprocess one batch; on CUDA this runs on the ``side`` stream."""
+        if is_image(batch):
             image, rest = batch, None
         else:
             image = _get(batch, self.image_key, "the batch")
             rest = to_device(_put(batch, self.image_key, _HOLE), self.device)
         if isinstance(image, np.ndarray):
             image = torch.from_numpy(image)
+        if side is not None:
+            if image.is_cuda:
+                # Made on another stream and read on this one: the allocator must not hand
+                # its memory out again before this stream has read it.
+                image.record_stream(side)
+            elif not self._warned_pageable and not image.is_pinned():
+                self._warned_pageable = True
+                warnings.warn(
+                    f"DeviceLoader got a batch in pageable memory: each copy to {self.device} "
+                    f"is synchronous and nothing overlaps. Pass pin_memory=True to the "
+                    f"DataLoader (or use gpuprep.DataLoader, which does). Warned once per "
+                    f"loader.",
+                    PageableMemoryWarning,
+                    stacklevel=4,
+                )
         out = self.preprocess(image.to(self.device, non_blocking=True))
         return out if rest is None else _put(rest, self.image_key, out)
 
@@ -348,6 +385,24 @@ class DeviceLoader:
             f"DeviceLoader(device={str(self.device)!r}, prefetch={self.prefetch}, "
             f"image_key={self.image_key!r}, loader={self.loader!r})"
         )
+
+
+def _samplers(loader: Any) -> tuple:
+    """A DataLoader's sampler and its batch sampler's sampler (None where there is none)."""
+    return (
+        getattr(loader, "sampler", None),
+        getattr(getattr(loader, "batch_sampler", None), "sampler", None),
+    )
+
+
+def set_epoch(epoch: int, *targets: Any) -> None:
+    """Call ``set_epoch(epoch)`` once on every distinct target that has it (a
+    DistributedSampler, a loader of one's own, ...)."""
+    seen = set()
+    for target in targets:
+        if target is not None and id(target) not in seen and hasattr(target, "set_epoch"):
+            seen.add(id(target))
+            target.set_epoch(epoch)
 
 
 def _for_each_tensor(obj: Any, fn: Callable[[Tensor], Any]) -> None:

@@ -7,6 +7,7 @@ PUBLIC = {
     "Preprocess",
     "GPUCollate",
     "DeviceLoader",
+    "DataLoader",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "functional",
@@ -20,7 +21,17 @@ def test_public_names():
 
 
 def test_functional_surface():
-    for name in ("normalize", "check_batch", "check_stats", "max_value", "to_nchw"):
+    for name in (
+        "normalize",
+        "normalize_with",
+        "denormalize",
+        "affine",
+        "check_batch",
+        "check_channels",
+        "check_stats",
+        "max_value",
+        "to_nchw",
+    ):
         assert callable(getattr(gpuprep.functional, name))
     assert gpuprep.IMAGENET_MEAN == (0.485, 0.456, 0.406)
     assert gpuprep.IMAGENET_STD == (0.229, 0.224, 0.225)

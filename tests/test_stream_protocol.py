@@ -10,6 +10,7 @@ that event before the batch is handed out, and no more than `prefetch` batches a
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ import torch
 
 import gpuprep
 from gpuprep import DeviceLoader
+from gpuprep.transfer import PageableMemoryWarning
 
 
 class FakeStream:
@@ -67,6 +69,7 @@ def batches(n):
         yield gpuprep.collate([(np.full((4, 4, 3), k, np.uint8), k)])
 
 
+@pytest.mark.filterwarnings("ignore::gpuprep.transfer.PageableMemoryWarning")
 @pytest.mark.parametrize("prefetch", [1, 2, 3])
 def test_side_stream_protocol(fake_cuda, prefetch):
     log, side, current = fake_cuda
@@ -94,6 +97,7 @@ def test_side_stream_protocol(fake_cuda, prefetch):
         assert 0 <= ahead <= prefetch
 
 
+@pytest.mark.filterwarnings("ignore::gpuprep.transfer.PageableMemoryWarning")
 @pytest.mark.parametrize("side_stream", [True, False])
 def test_batches_ready_before_an_error_are_handed_out_first(fake_cuda, side_stream):
     """With or without the side stream: the good batches, then the loader's own error."""
@@ -113,3 +117,47 @@ def test_batches_ready_before_an_error_are_handed_out_first(fake_cuda, side_stre
             got.append(int(y[0]))
     assert info.value is error
     assert got == [0, 1]
+
+
+# ------------------------------------------------ pageable batches, batches already on CUDA
+
+
+def test_pageable_batches_warn_once_per_loader(fake_cuda):
+    _, side, _ = fake_cuda
+    dl = DeviceLoader(list(batches(5)), device="cpu", preprocess=torch.nn.Identity())
+    dl._stream = side
+    with pytest.warns(PageableMemoryWarning, match="pin_memory=True") as record:
+        assert len(list(dl)) == 5
+        assert len(list(dl)) == 5  # a second epoch: still the one warning
+    assert len([w for w in record if w.category is PageableMemoryWarning]) == 1
+
+
+def test_pinned_batches_do_not_warn(fake_cuda, monkeypatch):
+    _, side, _ = fake_cuda
+    monkeypatch.setattr(torch.Tensor, "is_pinned", lambda self, *a: True)
+    dl = DeviceLoader(list(batches(3)), device="cpu", preprocess=torch.nn.Identity())
+    dl._stream = side
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(list(dl)) == 3
+
+
+def test_batch_already_on_the_gpu_is_recorded_on_the_side_stream(fake_cuda, monkeypatch):
+    """Made on the consumer's stream and read on the side stream: recorded there first."""
+    log, side, current = fake_cuda
+    monkeypatch.setattr(torch.Tensor, "is_cuda", property(lambda self: True))
+    monkeypatch.setattr(
+        torch.Tensor, "record_stream", lambda self, s: log.append(("record_stream", s.name))
+    )
+
+    class Pre(torch.nn.Module):
+        def forward(self, x):
+            log.append(("process", current[-1].name, int(x[0, 0, 0, 0])))
+            return x.float()
+
+    dl = DeviceLoader(list(batches(3)), device="cpu", preprocess=Pre())
+    dl._stream = side
+    assert len(list(dl)) == 3
+    for k in range(3):
+        process = log.index(("process", "side", k))
+        assert ("record_stream", "side") in log[process - 2 : process]
