@@ -1,69 +1,160 @@
 #!/usr/bin/env bash
-# One prepared command for a machine with an NVIDIA GPU, in under 6 minutes:
-#   1. the whole test suite, CUDA tests included (they skip where there is no CUDA);
-#   2. the CPU-vs-GPU benchmark, with the GPU targets;
-# and writes gpu_check.log, bench.json, bench.png and pytest.xml under $OUT (or ./gpu_check_out).
-# kornia (and any other wheel) is installed from .whl/ or ../shared/device-wheels/ when missing.
-# Usage: bash benchmarks/gpu_check.sh [--quick]    (PYTHON=... picks the interpreter)
+# The GPU check, one call on a fresh machine with an NVIDIA GPU, inside 5 minutes:
+#   1. kornia from .whl/ (see benchmarks/README.md), the GPU, driver and versions;
+#   2. every test that needs CUDA (pytest -m cuda), with a per-test timeout and junit XML;
+#   3. each failure rerun alone with CUDA_LAUNCH_BLOCKING=1 (a clean context, exact errors);
+#   4. the CUDA benchmark rows and the GPU targets (gpuprep-bench --device cuda);
+#   5. a one-screen summary, printed last.
+# Everything goes to $OUT (or ./gpu_check_out): summary.txt, tests.log, junit.xml, rerun.log,
+# bench.log, bench.json, bench.png. Without CUDA every CUDA part is skipped, and says so.
+# Exit status: 0 all passed; 1 a test or the benchmark failed; 2 kornia missing; 3 no CUDA.
+# Usage: bash benchmarks/gpu_check.sh            (PYTHON=... picks the interpreter)
 set -uo pipefail
 PY="${PYTHON:-python3}"
 cd "$(dirname "$0")/.."
 OUT_DIR="${OUT:-$PWD/gpu_check_out}"
 mkdir -p "$OUT_DIR"
-LOG="$OUT_DIR/gpu_check.log"
-: >"$LOG"
-REPEATS=10
-[ "${1:-}" = "--quick" ] && REPEATS=3
+START=$SECONDS
+TESTS_BUDGET=${TESTS_BUDGET:-170}   # seconds for the CUDA tests
+RERUN_BUDGET=${RERUN_BUDGET:-60}    # seconds for the reruns, all together
+BENCH_BUDGET=${BENCH_BUDGET:-60}    # seconds for the benchmark
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD:${PYTHONPATH:-}"
 
-say() { echo "$@" | tee -a "$LOG"; }
-
+# --- 1. kornia, then what this machine is ------------------------------------------------
 if ! "$PY" -c "import kornia" 2>/dev/null; then
-  for d in .whl ../shared/device-wheels; do
-    if ls "$d"/*.whl >/dev/null 2>&1; then
-      "$PY" -m pip install -q --no-index --no-deps --target /tmp/gpuprep-site "$d"/*.whl >>"$LOG" 2>&1
-      export PYTHONPATH="/tmp/gpuprep-site:${PYTHONPATH:-}"
-      break
-    fi
-  done
+  if ls .whl/*.whl >/dev/null 2>&1; then
+    "$PY" -m pip install -q --no-index --no-deps --target /tmp/gpuprep-site .whl/*.whl \
+      >"$OUT_DIR/pip.log" 2>&1
+    export PYTHONPATH="/tmp/gpuprep-site:$PYTHONPATH"
+  fi
 fi
-export PYTHONPATH="$PWD:${PYTHONPATH:-}"
-
-"$PY" - <<'EOF_PY' 2>&1 | tee -a "$LOG"
-import torch
-print("torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())
+if ! "$PY" -c "import kornia" 2>/dev/null; then
+  echo "kornia does not import, and .whl/ holds no wheel that makes it: see benchmarks/README.md"
+  exit 2
+fi
+"$PY" - >"$OUT_DIR/machine.txt" 2>&1 <<'EOF_PY'
+import platform, subprocess, torch
+print("python", platform.python_version(), "| torch", torch.__version__, "| cuda", torch.version.cuda)
 if torch.cuda.is_available():
-    print("gpu", torch.cuda.get_device_name(), "count", torch.cuda.device_count())
-for m in ("torchvision", "kornia", "timm", "hypothesis"):
+    p = torch.cuda.get_device_properties(0)
+    print(f"gpu {p.name} x{torch.cuda.device_count()}, {p.total_memory / 2**30:.0f} GiB,"
+          f" sm {p.major}{p.minor}")
     try:
-        print(m, __import__(m).__version__)
-    except ImportError:
-        print(m, "missing")
+        drv = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20).stdout.split()[0]
+    except Exception as e:
+        drv = f"unknown ({type(e).__name__})"
+    print("driver", drv)
+else:
+    print("gpu none: torch.cuda.is_available() is False")
+from importlib import metadata
+vers = []
+for dist in ("torchvision", "triton", "kornia", "timm", "hypothesis", "onnx", "onnxruntime",
+             "pytest", "pytest-timeout"):
+    try:
+        vers.append(f"{dist} {metadata.version(dist)}")
+    except metadata.PackageNotFoundError:
+        vers.append(f"{dist} missing")
+print(" | ".join(vers))
 EOF_PY
+cat "$OUT_DIR/machine.txt"
+CUDA=$("$PY" -c "import torch; print(int(torch.cuda.is_available()))" 2>/dev/null || echo 0)
 
-say "== tests (CUDA included)"
-timeout 210 "$PY" -m pytest tests -q -x -p no:cacheprovider --junitxml="$OUT_DIR/pytest.xml" \
-  2>&1 | tail -25 | tee -a "$LOG"
-tests_rc=${PIPESTATUS[0]}
+# --- 2. the CUDA tests --------------------------------------------------------------------
+TIMEOUT_FLAG=()
+"$PY" -c "import pytest_timeout" 2>/dev/null && TIMEOUT_FLAG=(--timeout=90)
+echo "== CUDA tests (pytest -m cuda, at most ${TESTS_BUDGET}s) -> tests.log, junit.xml"
+# SIGINT first: pytest stops as after Ctrl-C and still writes the junit file.
+timeout -s INT -k 20 "$TESTS_BUDGET" "$PY" -m pytest tests -m cuda -rfEs -q -p no:cacheprovider \
+  "${TIMEOUT_FLAG[@]}" --junitxml="$OUT_DIR/junit.xml" >"$OUT_DIR/tests.log" 2>&1
+tests_rc=$?
+tail -n 3 "$OUT_DIR/tests.log"
 
-say "== benchmark"
+# --- 3. each failure alone, with CUDA_LAUNCH_BLOCKING=1 ----------------------------------
+: >"$OUT_DIR/rerun.log"
+FAILED=$("$PY" - "$OUT_DIR/junit.xml" <<'EOF_PY' 2>/dev/null
+import sys, xml.etree.ElementTree as ET
+for case in ET.parse(sys.argv[1]).iter("testcase"):
+    if case.find("failure") is not None or case.find("error") is not None:
+        path = case.get("classname", "").replace(".", "/") + ".py"
+        print(f"{path}::{case.get('name')}")
+EOF_PY
+)
+rerun_end=$((SECONDS + RERUN_BUDGET))
+for node in $FAILED; do
+  left=$((rerun_end - SECONDS))
+  if [ "$left" -lt 10 ]; then
+    echo "== not rerun (out of time): $node" >>"$OUT_DIR/rerun.log"
+    continue
+  fi
+  echo "== rerun alone, CUDA_LAUNCH_BLOCKING=1: $node" >>"$OUT_DIR/rerun.log"
+  CUDA_LAUNCH_BLOCKING=1 timeout -s INT -k 5 "$left" "$PY" -m pytest "$node" -q -rfE \
+    -p no:cacheprovider "${TIMEOUT_FLAG[@]}" >>"$OUT_DIR/rerun.log" 2>&1
+  echo "   rerun exit $?" >>"$OUT_DIR/rerun.log"
+done
+
+# --- 4. the CUDA benchmark rows ------------------------------------------------------------
+echo "== CUDA benchmark (gpuprep-bench --device cuda, at most ${BENCH_BUDGET}s) -> bench.log"
 PLOT=()
 "$PY" -c "import matplotlib" 2>/dev/null && PLOT=(--plot "$OUT_DIR/bench.png")
-[ ${#PLOT[@]} -eq 0 ] && say "(no matplotlib here: bench.png is left out)"
-timeout 150 "$PY" -m gpuprep.bench --repeats "$REPEATS" \
-  --json "$OUT_DIR/bench.json" "${PLOT[@]}" 2>>"$LOG" | tee -a "$LOG"
-bench_rc=${PIPESTATUS[0]}
+timeout -s INT -k 10 "$BENCH_BUDGET" "$PY" -m gpuprep.bench --device cuda --repeats 10 \
+  --json "$OUT_DIR/bench.json" "${PLOT[@]}" >"$OUT_DIR/bench.log" 2>&1
+bench_rc=$?
 
-say "== summary"
-"$PY" - "$OUT_DIR/bench.json" <<'EOF_PY' 2>&1 | tee -a "$LOG"
-import json, sys
-d = json.load(open(sys.argv[1]))
-print(f"{'pipeline':<22}{'device':<8}{'images/s':>10}{'ms':>8}{'vs seed':>9}{'x floor':>9}")
-for r in d["rows"]:
-    print(f"{r['pipeline']:<22}{r['device']:<8}{r['images_per_s']:>10.0f}{r['ms_median']:>8.1f}"
-          f"{r['speedup_vs_seed']:>8.2f}x{r['x_floor']:>9.2f}")
-for dev, targets in d.get("cuda_targets", {}).items():
-    for name, got, need in targets:
-        print(f"{dev} {name:<44}{got:>7.2f} (>= {need:g}) {'ok' if got >= need else 'SHORT'}")
+# --- 5. the summary, last ------------------------------------------------------------------
+"$PY" - "$OUT_DIR" "$tests_rc" "$bench_rc" "$((SECONDS - START))" "$CUDA" \
+  >"$OUT_DIR/summary.txt" 2>&1 <<'EOF_PY'
+import json, os, re, sys, xml.etree.ElementTree as ET
+out, tests_rc, bench_rc, secs, cuda = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5] == "1"
+print("=" * 78)
+print(f"gpuprep GPU check, {secs} s")
+print(open(os.path.join(out, "machine.txt")).read().rstrip())
+if not cuda:
+    print("CUDA: NOT AVAILABLE on this machine: every CUDA test was skipped and the CUDA"
+          " benchmark rows were left out. Nothing here says anything about a GPU.")
+junit = os.path.join(out, "junit.xml")
+if os.path.exists(junit):
+    root = ET.parse(junit).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    n = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+    passed = n["tests"] - n["failures"] - n["errors"] - n["skipped"]
+    print(f"tests (-m cuda): {passed} passed, {n['failures']} failed, {n['errors']} errors,"
+          f" {n['skipped']} skipped, pytest exit {tests_rc}"
+          + (" (stopped at the time limit)" if tests_rc in (2, 124, 130) else ""))
+    bad = [c for c in suite.iter("testcase")
+           if c.find("failure") is not None or c.find("error") is not None]
+    for c in bad[:12]:
+        el = c.find("failure") if c.find("failure") is not None else c.find("error")
+        msg = (el.get("message") or "").splitlines()[0][:110] if el.get("message") else ""
+        print(f"  FAILED {c.get('name')}: {msg}")
+    if len(bad) > 12:
+        print(f"  ... and {len(bad) - 12} more (tests.log)")
+else:
+    print(f"tests: no junit.xml (pytest exit {tests_rc}); see tests.log")
+rerun = open(os.path.join(out, "rerun.log")).read()
+if rerun.strip():
+    outcomes = re.findall(r"rerun alone.*?: (\S+)\n(?:.*\n)*?   rerun exit (\d+)", rerun)
+    for node, rc in outcomes:
+        print(f"  rerun alone {'passed' if rc == '0' else 'FAILED again'}: {node.split('::')[-1]}")
+bench = os.path.join(out, "bench.json")
+if bench_rc == 0 and os.path.exists(bench):
+    d = json.load(open(bench))
+    print(f"{'pipeline':<22}{'device':<8}{'images/s':>10}{'ms':>8}{'vs seed':>9}{'x floor':>9}")
+    for r in d["rows"]:
+        print(f"{r['pipeline']:<22}{r['device']:<8}{r['images_per_s']:>10.0f}"
+              f"{r['ms_median']:>8.1f}{r['speedup_vs_seed']:>8.2f}x{r['x_floor']:>9.2f}")
+    for dev, floors in d["floors"].items():
+        bw = ", ".join(f"{k[:-4]} {v / 1e9:.1f} GB/s" for k, v in floors.items())
+        print(f"{dev}: {bw}")
+    for dev, targets in d.get("cuda_targets", {}).items():
+        for name, got, need in targets:
+            print(f"{dev} {name:<44}{got:>7.2f} (>= {need:g}) {'ok' if got >= need else 'SHORT'}")
+else:
+    lines = open(os.path.join(out, "bench.log")).read().strip().splitlines()
+    print(f"benchmark: exit {bench_rc}" + (f": {lines[-1]}" if lines else ""))
+print("files:", " ".join(sorted(f for f in os.listdir(out) if f != "machine.txt")))
 EOF_PY
-say "tests exit $tests_rc, benchmark exit $bench_rc"
+cat "$OUT_DIR/summary.txt"
+rm -f "$OUT_DIR/machine.txt" "$OUT_DIR/pip.log"
+if [ "$CUDA" != "1" ]; then exit 3; fi
 [ "$tests_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]

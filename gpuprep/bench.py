@@ -339,9 +339,10 @@ def pipelines(device: torch.device, *, with_timm: bool = True) -> list[Pipeline]
             Pipeline(
                 "gpuprep DeviceLoader",
                 device,
-                host=gpuprep.collate,
+                # as DataLoader(pin_memory=True) hands it over: collated, then pinned
+                host=lambda imgs: gpuprep.collate(imgs).pin_memory(),
                 finish=lambda b: _through(loader, feed, b),
-                note="collate, then side-stream copy + Preprocess",
+                note="collate + pin, then side-stream copy + Preprocess",
             )
         )
     return out

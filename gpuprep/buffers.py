@@ -174,7 +174,10 @@ class BufferPool:
         return {"capacity": self.capacity, "pin_memory": self.pin_memory}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["capacity"], pin_memory=state["pin_memory"])
+        self.capacity = state["capacity"]
+        self.pin_memory = state["pin_memory"]
+        self._slots = []
+        self._lock = threading.Lock()
 
     def _find(self, nbytes: int) -> _Slot | None:
         same_size = [s for s in self._slots if s.buf.numel() == nbytes and s.idle()]

@@ -181,9 +181,7 @@ def check_channels(channels: int, stats: int, shape: Sequence[int] = ()) -> None
     if channels == 4 and stats == 3:
         fixes.append("for RGBA images, drop alpha first (x[..., :3]) or give alpha a 4th value")
     if len(shape) == 3 and shape[0] == stats:
-        fixes.append(
-            f"if this is one ({stats}, H, W) image, pass x[None] with layout='NCHW'"
-        )
+        fixes.append(f"if this is one ({stats}, H, W) image, pass x[None] with layout='NCHW'")
     raise ValueError(
         f"Expected {stats} channels to match mean/std of length {stats}. Got a batch with "
         f"{channels} channels, shape {shape}. Statistics that fit: " + "; ".join(fixes) + "."

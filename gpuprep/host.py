@@ -162,9 +162,9 @@ def collate(samples: Sequence[Any]) -> Any:
 
     Tuples, lists, dicts and bare samples nest as in ``default_collate``. Each NumPy array
     leaf (or PIL image, as its array: ``torchvision.datasets.ImageFolder`` without a
-    transform works) is stacked into one tensor with its dtype and layout; every other leaf comes out
-    exactly as ``default_collate`` makes it. Inside a DataLoader worker the batch is written
-    straight into shared memory. Never touches CUDA.
+    transform works) is stacked into one tensor with its dtype and layout; every other leaf
+    comes out exactly as ``default_collate`` makes it. Inside a DataLoader worker the batch
+    is written straight into shared memory. Never touches CUDA.
 
     Args:
         samples: the list of samples that a DataLoader hands to its ``collate_fn``.

@@ -8,8 +8,7 @@ an error surfaces as ``torch.jit.Error`` whose message starts with the builtin's
 (``builtins.ValueError: ...``).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: TorchScript reads these annotations.
 from typing import TYPE_CHECKING
 
 import torch
@@ -24,6 +23,9 @@ __all__ = ["ScriptablePreprocess"]
 class ScriptablePreprocess(nn.Module):
     """A TorchScript-compatible twin of a :class:`gpuprep.Preprocess` without ``augment``."""
 
+    mean: Tensor
+    std: Tensor
+
     def __init__(
         self, mean: Tensor, std: Tensor, dtype: torch.dtype, channels_last: bool, layout: str
     ) -> None:
@@ -35,7 +37,7 @@ class ScriptablePreprocess(nn.Module):
         self.nhwc = layout == "NHWC"
 
     @classmethod
-    def from_layer(cls, layer: Preprocess) -> ScriptablePreprocess:
+    def from_layer(cls, layer: "Preprocess") -> "ScriptablePreprocess":
         if layer.augment is not None:
             raise RuntimeError(
                 "torch.jit.script cannot compile Preprocess with augment= (the augmentation "

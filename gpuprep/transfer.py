@@ -15,6 +15,7 @@ import copy
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,7 @@ _NO_PIN_MEMORY = (
 
 class PageableMemoryWarning(UserWarning):
     """A batch reached a CUDA copy from pageable (not pinned) memory: the copy is synchronous."""
+
 
 Key = Any  # an int position in tuple/list samples, a key in dict samples
 
@@ -216,7 +218,7 @@ def _caller_pins_memory() -> bool:
     """
     from torch.utils.data.dataloader import _BaseDataLoaderIter
 
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     for _ in range(8):
         if frame is None:
             break

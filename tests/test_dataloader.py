@@ -90,8 +90,9 @@ def test_set_epoch_reaches_a_distributed_sampler(workers):
 def test_dict_samples_and_image_key():
     data = [{"image": Images()[i][0], "label": i} for i in range(4)]
     for workers in (0, 1):
-        (batch,) = list(gpuprep.DataLoader(data, 4, device="cpu", image_key="image",
-                                           num_workers=workers))
+        (batch,) = list(
+            gpuprep.DataLoader(data, 4, device="cpu", image_key="image", num_workers=workers)
+        )
         check(batch["image"], batch["label"].tolist())
 
 
@@ -117,8 +118,9 @@ def test_lightning_recipe_runs(tmp_path):
         def __init__(self):
             super().__init__()
             self.preprocess = gpuprep.Preprocess()  # moves with the module, saved with it
-            self.net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                     nn.Linear(4, 10))
+            self.net = nn.Sequential(
+                nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10)
+            )
             self.seen = []
 
         def on_after_batch_transfer(self, batch, dataloader_idx):

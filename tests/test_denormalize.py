@@ -22,8 +22,11 @@ def batch(shape, dtype=torch.uint8):
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize(
     "shape, stats",
-    [((3, 9, 7, 3), (IMAGENET_MEAN, IMAGENET_STD)), ((2, 5, 6), (0.449, 0.226)),
-     ((2, 5, 6, 4), ((0.1, 0.2, 0.3, 0.4), (0.5, 0.4, 0.3, 0.2)))],
+    [
+        ((3, 9, 7, 3), (IMAGENET_MEAN, IMAGENET_STD)),
+        ((2, 5, 6), (0.449, 0.226)),
+        ((2, 5, 6, 4), ((0.1, 0.2, 0.3, 0.4), (0.5, 0.4, 0.3, 0.2))),
+    ],
 )
 def test_round_trip_uint8(device, dtype, channels_last, shape, stats):
     x = batch(shape).to(device)

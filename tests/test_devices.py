@@ -102,5 +102,6 @@ def test_real_gpus(monkeypatch):
     assert resolve_device(None) == torch.device("cuda", n - 1)
     assert GPUCollate().device == torch.device("cuda", n - 1)
     monkeypatch.delenv("LOCAL_RANK")
-    assert resolve_device(None) == torch.device("cuda", 0 if n == 1 else torch.cuda.current_device())
+    expected = 0 if n == 1 else torch.cuda.current_device()
+    assert resolve_device(None) == torch.device("cuda", expected)
     assert resolve_device("cuda").index is not None

@@ -128,12 +128,21 @@ def test_onnx_export_runs_in_onnxruntime(tmp_path, dynamo):
         if dynamo:
             batch = torch.export.Dim("batch", min=1, max=4096)
             torch.onnx.export(
-                model, (xs[0],), path, dynamo=True, input_names=["x"],
+                model,
+                (xs[0],),
+                path,
+                dynamo=True,
+                input_names=["x"],
                 dynamic_shapes=({0: batch},),
             )
         else:
             torch.onnx.export(
-                model, (xs[0],), path, dynamo=False, input_names=["x"], output_names=["y"],
+                model,
+                (xs[0],),
+                path,
+                dynamo=False,
+                input_names=["x"],
+                output_names=["y"],
                 dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
             )
     for x in xs:

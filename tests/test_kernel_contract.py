@@ -126,7 +126,8 @@ def test_batch_on_another_device_than_the_statistics_costs_no_copy_per_call():
     first = _call_ops(pre, x)
     assert "_to_copy" in first
     for _ in range(3):
-        assert _call_ops(pre, x) == ["permute", "empty", "addcmul"]  # a view, the output, the kernel
+        # a view, the output, the kernel
+        assert _call_ops(pre, x) == ["permute", "empty", "addcmul"]
     assert pre(x).device.type == "meta"
 
 

@@ -73,8 +73,15 @@ def test_nhwc_batch_in_nchw_layer_is_refused(device):
 
 @pytest.mark.parametrize(
     "shape, layout",
-    [((2, 5, 7, 3), "NHWC"), ((2, 5, 7, 1), "NHWC"), ((2, 3, 7, 3), "NHWC"), ((2, 5, 7), "NHWC"),
-     ((2, 3, 5, 7), "NCHW"), ((2, 3, 5, 300), "NCHW"), ((2, 1, 5, 1), "NHWC")],
+    [
+        ((2, 5, 7, 3), "NHWC"),
+        ((2, 5, 7, 1), "NHWC"),
+        ((2, 3, 7, 3), "NHWC"),
+        ((2, 5, 7), "NHWC"),
+        ((2, 3, 5, 7), "NCHW"),
+        ((2, 3, 5, 300), "NCHW"),
+        ((2, 1, 5, 1), "NHWC"),
+    ],
 )
 def test_unambiguous_shapes_still_pass(shape, layout):
     assert F.check_batch(torch.zeros(shape, dtype=torch.uint8), layout) >= 1

@@ -1,0 +1,30 @@
+"""benchmarks/gpu_check.sh runs to the end on a machine without CUDA and says that every CUDA
+part was skipped (on a GPU machine it runs them)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.sh"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without CUDA")
+def test_gpu_check_runs_to_the_end_without_cuda(tmp_path):
+    env = {**os.environ, "OUT": str(tmp_path), "PYTHON": sys.executable}
+    proc = subprocess.run(
+        ["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 3, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = (tmp_path / "summary.txt").read_text()
+    assert proc.stdout.rstrip().endswith(summary.rstrip())  # the summary comes last
+    assert "CUDA: NOT AVAILABLE" in summary and "every CUDA test was skipped" in summary
+    assert "0 passed, 0 failed, 0 errors" in summary and "skipped" in summary
+    assert {"summary.txt", "tests.log", "junit.xml", "rerun.log", "bench.log"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
+    assert "CUDA rows left out" in (tmp_path / "bench.log").read_text()
