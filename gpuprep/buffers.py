@@ -13,7 +13,6 @@ So a caller can hold on to a batch as long as it likes: the pool then makes a ne
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,17 +30,28 @@ def _storage_refs(t: Tensor) -> int:
     return int(torch._C._storage_Use_Count(storage._cdata))
 
 
-@functools.cache
 def pooling_works() -> bool:
     """Whether torch's private storage reference count means what the pool assumes.
 
-    Checked once, on first use, the way the pool uses it: a buffer reads as held while a
-    tensor view or a NumPy array made from it is alive, and as idle again once they are gone.
-    Where the function is missing or answers otherwise, every pool hands out fresh memory
-    instead (correct, only slower).
+    Checked on first use, the way the pool uses it: a buffer reads as held while a tensor
+    view or a NumPy array made from it is alive, and as idle again once they are gone. The
+    answer is kept for as long as torch offers the same function. Where the function is
+    missing or answers otherwise, every pool hands out fresh memory instead (correct, only
+    slower).
     """
-    if not hasattr(torch._C, "_storage_Use_Count"):
+    global _VERIFIED
+    fn = getattr(torch._C, "_storage_Use_Count", None)
+    if fn is None:
         return False
+    if _VERIFIED[0] is not fn:
+        _VERIFIED = (fn, _use_count_means_held())
+    return _VERIFIED[1]
+
+
+_VERIFIED: tuple[Any, bool] = (None, False)  # (the function checked, the answer)
+
+
+def _use_count_means_held() -> bool:
     try:
         buf = torch.empty(64, dtype=torch.uint8)
         idle = _storage_refs(buf)

@@ -141,14 +141,14 @@ def check_batch(x: Tensor, layout: str = "NHWC") -> int:
                 f"Expected an NHWC batch (N, H, W, C). Got shape {shape}, which reads as "
                 f"{shape[3]} channels but looks like an NCHW batch of {shape[1]}-channel "
                 f"images (torchvision.io.read_image, decode_jpeg and PILToTensor give "
-                f"(C, H, W)). Pass layout='NCHW' (Preprocess(layout='NCHW')), or "
+                f'(C, H, W)). Pass layout="NCHW" (Preprocess(layout="NCHW")), or '
                 f"x.permute(0, 2, 3, 1) for NHWC."
             )
         if layout == "NCHW" and shape[1] not in _IMAGE_CHANNELS and shape[3] in _IMAGE_CHANNELS:
             raise ValueError(
                 f"Expected an NCHW batch (N, C, H, W). Got shape {shape}, which reads as "
                 f"{shape[1]} channels but looks like an NHWC batch of {shape[3]}-channel "
-                f"images (NumPy, PIL and OpenCV give (H, W, C)). Pass layout='NHWC' "
+                f'images (NumPy, PIL and OpenCV give (H, W, C)). Pass layout="NHWC" '
                 f"(the default), or x.permute(0, 3, 1, 2) for NCHW."
             )
     h, w = (shape[1], shape[2]) if layout == "NHWC" else (shape[2], shape[3])
@@ -181,7 +181,7 @@ def check_channels(channels: int, stats: int, shape: Sequence[int] = ()) -> None
     if channels == 4 and stats == 3:
         fixes.append("for RGBA images, drop alpha first (x[..., :3]) or give alpha a 4th value")
     if len(shape) == 3 and shape[0] == stats:
-        fixes.append(f"if this is one ({stats}, H, W) image, pass x[None] with layout='NCHW'")
+        fixes.append(f'if this is one ({stats}, H, W) image, pass x[None] with layout="NCHW"')
     raise ValueError(
         f"Expected {stats} channels to match mean/std of length {stats}. Got a batch with "
         f"{channels} channels, shape {shape}. Statistics that fit: " + "; ".join(fixes) + "."

@@ -87,9 +87,8 @@ class Preprocess(nn.Module):
 
     def forward(self, x: Tensor | np.ndarray) -> Tensor:
         t = _as_tensor(x)
-        c = F.check_batch(t, self.layout)
-        F.check_channels(c, self.channels, t.shape)
-        xv = F.to_nchw(t, self.layout)
+        xv = F.to_nchw(t, self.layout)  # checks the batch
+        F.check_channels(int(xv.shape[1]), self.channels, t.shape)
         if self.augment is not None:
             # x / max as float32 (N, C, H, W), made where x is.
             unit = F.normalize_with(xv, *self._affine(t.device, t.dtype, unit=True))
@@ -119,20 +118,23 @@ class Preprocess(nn.Module):
         """(scale, bias) for a batch of ``dtype`` on ``device``, from a per-device cache that
         is rebuilt when mean/std are replaced or changed in place."""
         max_val = F.max_value(dtype)
-        mean, std = self.mean, self.std
-        if unit:
-            mean, std = mean.new_zeros(1), mean.new_ones(1)
+
+        def derive() -> tuple[Tensor, Tensor]:
+            if unit:  # x / max: statistics 0 and 1
+                return F.affine(self.mean.new_zeros(1), self.mean.new_ones(1), max_val, device)
+            return F.affine(self.mean, self.std, max_val, device)
+
         learnable = torch.is_grad_enabled() and (self.mean.requires_grad or self.std.requires_grad)
         versions = (_version(self.mean), _version(self.std))
         if learnable or F._is_tracing() or None in versions:
-            return F.affine(mean, std, max_val, device)
+            return derive()
         known = self._derived_from
         if not (known and known[0] is self.mean and known[1] is self.std and known[2] == versions):
             self._derived.clear()
             self._derived_from = (self.mean, self.std, versions)
         key = (device, max_val, unit)
         if key not in self._derived:
-            self._derived[key] = F.affine(mean, std, max_val, device)
+            self._derived[key] = derive()
         return self._derived[key]
 
     def _output_buffer(self, xv: Tensor) -> Tensor | None:

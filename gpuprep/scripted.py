@@ -69,7 +69,7 @@ class ScriptablePreprocess(nn.Module):
                 if (shape[1] in [1, 3, 4]) and (shape[3] not in [1, 3, 4]):
                     raise ValueError(
                         f"Expected an NHWC batch (N, H, W, C). Got shape {shape}, which looks "
-                        f"like an NCHW batch: pass layout='NCHW'."
+                        f'like an NCHW batch: pass layout="NCHW".'
                     )
                 xv = x.permute(0, 3, 1, 2)
             else:
@@ -82,7 +82,7 @@ class ScriptablePreprocess(nn.Module):
             if (shape[1] not in [1, 3, 4]) and (shape[3] in [1, 3, 4]):
                 raise ValueError(
                     f"Expected an NCHW batch (N, C, H, W). Got shape {shape}, which looks like "
-                    f"an NHWC batch: pass layout='NHWC'."
+                    f'an NHWC batch: pass layout="NHWC".'
                 )
             xv = x
         c = xv.shape[1]

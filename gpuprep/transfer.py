@@ -127,11 +127,11 @@ class GPUCollate:
 
     For ``DataLoader(..., num_workers=0)``, with the DataLoader's ``pin_memory`` left off (the
     batch it returns is already on the device; a pinning DataLoader gets a clear error on its
-    first batch). Images are stacked straight into a pinned host
-    buffer that is reused across batches (never while its copy is still in flight), copied to
-    the device with one ``non_blocking`` copy, and run through ``preprocess`` there. The
-    rest of the batch comes out as :func:`gpuprep.collate` makes it, moved to the device
-    (labels stay int64).
+    first batch). Images (arrays or PIL images) are stacked straight into a pinned host buffer
+    that is reused across batches (never while its copy is still in flight), copied to the
+    device with one ``non_blocking`` copy, and run through ``preprocess`` there. The rest of
+    the batch comes out as :func:`gpuprep.collate` makes it, moved to the device (labels stay
+    int64).
 
     Args:
         device: where batches go; ``None`` picks it as :func:`resolve_device` says (the CPU

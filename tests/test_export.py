@@ -75,7 +75,7 @@ def test_jit_script_keeps_the_checks():
     scripted = torch.jit.script(Preprocess())
     with pytest.raises(torch.jit.Error, match="ValueError.*reads two ways"):
         scripted(torch.zeros(10, 12, 3, dtype=torch.uint8))
-    with pytest.raises(torch.jit.Error, match="ValueError.*layout='NCHW'"):
+    with pytest.raises(torch.jit.Error, match='ValueError.*layout="NCHW"'):
         scripted(torch.zeros(2, 3, 10, 12, dtype=torch.uint8))
     with pytest.raises(torch.jit.Error, match="ValueError.*Expected 3 channels"):
         scripted(torch.zeros(2, 10, 12, 4, dtype=torch.uint8))

@@ -41,7 +41,7 @@ def test_the_fixes_the_message_names_work(device):
 def test_nchw_batch_in_nhwc_layer_is_refused(device, c):
     x = torch.zeros(2, c, 48, 64, dtype=torch.uint8, device=device)
     for pre in (Preprocess(0.5, 0.5), Preprocess()):
-        with pytest.raises(ValueError, match=re.escape("layout='NCHW'")) as info:
+        with pytest.raises(ValueError, match=re.escape('layout="NCHW"')) as info:
             pre.to(device)(x)
         assert f"(2, {c}, 48, 64)" in str(info.value)
     y = Preprocess(0.5, 0.5, layout="NCHW").to(device)(x)  # the fix
@@ -57,9 +57,9 @@ def test_read_image_output_goes_through_with_layout_nchw(tmp_path):
     Image.fromarray(pixels).save(tmp_path / "a.png")
     chw = torchvision.io.read_image(str(tmp_path / "a.png"))
     assert chw.shape == (3, 20, 30)
-    with pytest.raises(ValueError, match=re.escape("x[None] with layout='NCHW'")):
+    with pytest.raises(ValueError, match=re.escape('x[None] with layout="NCHW"')):
         Preprocess()(chw)  # (3, 20, 30): one CHW image read as three 20x30 gray images
-    with pytest.raises(ValueError, match="layout='NCHW'"):
+    with pytest.raises(ValueError, match='layout="NCHW"'):
         Preprocess()(chw[None])
     y = Preprocess(layout="NCHW")(chw[None])
     assert_matches_reference(y, pixels[None], IMAGENET_MEAN, IMAGENET_STD)
@@ -67,7 +67,7 @@ def test_read_image_output_goes_through_with_layout_nchw(tmp_path):
 
 def test_nhwc_batch_in_nchw_layer_is_refused(device):
     x = torch.zeros(2, 48, 64, 3, dtype=torch.uint8, device=device)
-    with pytest.raises(ValueError, match="layout='NHWC'"):
+    with pytest.raises(ValueError, match='layout="NHWC"'):
         Preprocess(layout="NCHW").to(device)(x)
 
 
