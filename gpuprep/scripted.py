@@ -94,8 +94,9 @@ class ScriptablePreprocess(nn.Module):
             )
         if xv.shape[2] == 0 or xv.shape[3] == 0:
             raise ValueError(f"Expected images with at least one pixel. Got shape {shape}.")
-        scale = 1.0 / (self.std.to(x.device) * top)
-        bias = -self.mean.to(x.device) / self.std.to(x.device)
+        std = self.std.to(x.device)
+        scale = 1.0 / (std * top)
+        bias = -self.mean.to(x.device) / std
         y = torch.addcmul(bias, xv.to(torch.float32), scale).to(self.out_dtype)
         if self.channels_last:
             return y.contiguous(memory_format=torch.channels_last)
