@@ -278,27 +278,9 @@ def pipelines(device: torch.device, *, with_timm: bool = True) -> list[Pipeline]
         pass
 
     if with_timm:
-        try:
-            from timm.data.loader import PrefetchLoader, fast_collate
-
-            feed = _Feed()
-            prefetch = PrefetchLoader(
-                feed,  # type: ignore[arg-type]  # any iterable of batches works
-                mean=tuple(mean),
-                std=tuple(std),
-                device=device,
-            )
-            out.append(
-                Pipeline(
-                    "timm",
-                    device,
-                    host=lambda imgs: fast_collate([(np.moveaxis(a, 2, 0), 0) for a in imgs]),
-                    finish=lambda b: _through(prefetch, feed, b)[0],
-                    note="fast_collate (uint8 NCHW) + PrefetchLoader",
-                )
-            )
-        except ImportError:
-            pass
+        timm_row = _timm_pipeline(device, mean, std)
+        if timm_row is not None:
+            out.append(timm_row)
 
     m4 = torch.tensor(mean, device=device).view(1, 3, 1, 1)
     s4 = torch.tensor(std, device=device).view(1, 3, 1, 1)
@@ -333,19 +315,47 @@ def pipelines(device: torch.device, *, with_timm: bool = True) -> list[Pipeline]
         )
     )
     if device.type == "cuda":
-        feed = _Feed()
-        loader = gpuprep.DeviceLoader(feed, device=device)
-        out.append(
-            Pipeline(
-                "gpuprep DeviceLoader",
-                device,
-                # as DataLoader(pin_memory=True) hands it over: collated, then pinned
-                host=lambda imgs: gpuprep.collate(imgs).pin_memory(),
-                finish=lambda b: _through(loader, feed, b),
-                note="collate + pin, then side-stream copy + Preprocess",
-            )
-        )
+        out.append(_device_loader_pipeline(device))
     return out
+
+
+# Each wrapper that lives across calls is built in a function of its own, so that no two
+# pipelines' closures can share (and overwrite) one variable.
+
+
+def _timm_pipeline(device: torch.device, mean: list, std: list) -> Pipeline | None:
+    """timm's fast_collate + PrefetchLoader, or None where timm is not installed."""
+    try:
+        from timm.data.loader import PrefetchLoader, fast_collate
+    except ImportError:
+        return None
+    feed = _Feed()
+    prefetch = PrefetchLoader(
+        feed,  # type: ignore[arg-type]  # any iterable of batches works
+        mean=tuple(mean),
+        std=tuple(std),
+        device=device,
+    )
+    return Pipeline(
+        "timm",
+        device,
+        host=lambda imgs: fast_collate([(np.moveaxis(a, 2, 0), 0) for a in imgs]),
+        finish=lambda b: _through(prefetch, feed, b)[0],
+        note="fast_collate (uint8 NCHW) + PrefetchLoader",
+    )
+
+
+def _device_loader_pipeline(device: torch.device) -> Pipeline:
+    feed = _Feed()
+    loader = gpuprep.DeviceLoader(feed, device=device)
+    return Pipeline(
+        "gpuprep DeviceLoader",
+        device,
+        # as DataLoader(pin_memory=True) hands it over: collated, then pinned
+        host=lambda imgs: gpuprep.collate(imgs).pin_memory(),
+        finish=lambda b: _through(loader, feed, b),
+        note="collate + pin, then side-stream copy + Preprocess",
+    )
 
 
 # ------------------------------------------------------------------------------ runner

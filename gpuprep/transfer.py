@@ -313,8 +313,12 @@ class DeviceLoader:
 
     def __iter__(self) -> Iterator[Any]:
         if self._stream is None:
-            for batch in self.loader:
-                yield self._process(batch)
+            batch = None
+            try:
+                for batch in self.loader:
+                    yield self._process(batch)
+            finally:
+                batch = None  # noqa: F841  (kept out of an error's traceback, see below)
         else:
             yield from self._iter_cuda(self._stream)
 
@@ -346,8 +350,12 @@ class DeviceLoader:
             while pending:
                 yield self._hand_out(*pending.popleft())
         finally:
+            # An error's traceback keeps this frame, often in a reference cycle (a DataLoader
+            # re-raises a worker's error from a frame that holds it). Device tensors left here
+            # would then be freed by whichever process collects the cycle first: a worker
+            # forked for the next epoch, where freeing CUDA memory aborts the process.
             pending.clear()
-            del it
+            out = ready = batch = consumer = it = None  # noqa: F841
 
     def _hand_out(self, out: Any, ready: torch.cuda.Event) -> Any:
         consumer = torch.cuda.current_stream(self.device)

@@ -15,6 +15,12 @@ def test_pipelines_agree_with_the_seed():
     pipes = bench.pipelines(torch.device("cpu"))
     names = [p.name for p in pipes]
     assert names[0] == "seed" and "gpuprep" in names and "gpuprep GPUCollate" in names
+    try:
+        import timm  # noqa: F401
+
+        assert "timm" in names
+    except ImportError:
+        pass
     ref = pipes[0](images)
     for p in pipes[1:]:
         torch.testing.assert_close(p(images).cpu(), ref, rtol=0, atol=1e-5, msg=p.name)

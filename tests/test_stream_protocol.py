@@ -161,3 +161,39 @@ def test_batch_already_on_the_gpu_is_recorded_on_the_side_stream(fake_cuda, monk
     for k in range(3):
         process = log.index(("process", "side", k))
         assert ("record_stream", "side") in log[process - 2 : process]
+
+
+@pytest.mark.filterwarnings("ignore::gpuprep.transfer.PageableMemoryWarning")
+@pytest.mark.parametrize("side_stream", [True, False])
+def test_an_error_in_a_reference_cycle_keeps_no_batch_alive(fake_cuda, side_stream):
+    """A DataLoader re-raises a worker's error from a frame that holds it: a reference cycle
+    through the traceback. No device batch may wait in that cycle for the garbage collector,
+    which could run first in a worker forked for the next epoch (on CUDA that worker aborts
+    with 'initialization error' when it frees the memory)."""
+    import gc
+    import weakref
+
+    _, side, _ = fake_cuda
+
+    def reraise():
+        error = ValueError("corrupt image 5")  # held by this frame, which its traceback holds
+        raise error
+
+    def failing():
+        yield from batches(3)
+        reraise()
+
+    dl = DeviceLoader(failing(), device="cpu", prefetch=1)
+    if side_stream:
+        dl._stream = side
+    alive = []
+    gc.disable()
+    try:
+        with pytest.raises(ValueError, match="corrupt image 5"):
+            for x, y in dl:
+                alive += [weakref.ref(x), weakref.ref(y)]
+        assert len(alive) == 6
+        del x, y
+        assert [r() for r in alive] == [None] * 6, "a handed-out batch waits for the collector"
+    finally:
+        gc.enable()
