@@ -355,7 +355,7 @@ class DeviceLoader:
             # would then be freed by whichever process collects the cycle first: a worker
             # forked for the next epoch, where freeing CUDA memory aborts the process.
             pending.clear()
-            out = ready = batch = consumer = it = None  # noqa: F841
+            out = ready = batch = consumer = it = None  # type: ignore[assignment]  # noqa: F841
 
     def _hand_out(self, out: Any, ready: torch.cuda.Event) -> Any:
         consumer = torch.cuda.current_stream(self.device)
