@@ -106,6 +106,8 @@ class BufferPool:
         capacity: how many buffers to keep. When all of them are in use, a new buffer takes
             the place of the oldest, which then belongs to its holder alone.
         pin_memory: allocate page-locked memory (for fast, asynchronous copies to a GPU).
+        round_up: keep buffers in size classes (each at most 1/8 larger than asked for), so
+            that batches of slightly different sizes (variable-size images) reuse them.
 
     Example:
         >>> pool = BufferPool(capacity=2)
@@ -118,11 +120,14 @@ class BufferPool:
         True
     """
 
-    def __init__(self, capacity: int = 2, *, pin_memory: bool = False) -> None:
+    def __init__(
+        self, capacity: int = 2, *, pin_memory: bool = False, round_up: bool = False
+    ) -> None:
         if capacity < 1:
             raise ValueError(f"Expected capacity >= 1. Got {capacity}.")
         self.capacity = capacity
         self.pin_memory = pin_memory
+        self.round_up = round_up
         self._slots: list[_Slot] = []
         self._lock = threading.Lock()
 
@@ -139,6 +144,8 @@ class BufferPool:
         nbytes = _nbytes(shape, dtype)
         if not pooling_works():
             return self._allocate(shape, strides, dtype)
+        if self.round_up:
+            nbytes = _size_class(nbytes)
         with self._lock:
             slot = self._find(nbytes)
             if slot is None:
@@ -181,11 +188,12 @@ class BufferPool:
     def __getstate__(self) -> dict:
         # A copy (deepcopy, pickle, torch.save of a model) gets an empty pool of its own:
         # buffers are never shared between pools.
-        return {"capacity": self.capacity, "pin_memory": self.pin_memory}
+        return {"capacity": self.capacity, "pin_memory": self.pin_memory, "round_up": self.round_up}
 
     def __setstate__(self, state: dict) -> None:
         self.capacity = state["capacity"]
         self.pin_memory = state["pin_memory"]
+        self.round_up = state.get("round_up", False)
         self._slots = []
         self._lock = threading.Lock()
 
@@ -202,6 +210,14 @@ class BufferPool:
 
     def _allocate(self, shape: tuple, strides: tuple, dtype: torch.dtype) -> Tensor:
         return torch.empty_strided(shape, strides, dtype=dtype, pin_memory=self.pin_memory)
+
+
+def _size_class(nbytes: int) -> int:
+    """``nbytes`` rounded up to the next of 8 steps per power of two (at least 4 KiB)."""
+    if nbytes <= 4096:
+        return 4096
+    step = 1 << max(nbytes.bit_length() - 4, 0)
+    return -(-nbytes // step) * step
 
 
 def _nbytes(shape: tuple, dtype: torch.dtype) -> int:

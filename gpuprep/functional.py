@@ -33,6 +33,7 @@ __all__ = [
     "check_channels",
     "check_output_dtype",
     "check_stats",
+    "crop_resize_normalize",
     "denormalize",
     "denormalize_with",
     "max_value",
@@ -531,3 +532,79 @@ def denormalize_with(
         out = torch.empty((n, h, w, c), dtype=dtype, device=y.device)
         out.permute(0, 3, 1, 2).copy_(x)
     return out[..., 0] if c == 1 else out
+
+
+def crop_resize_normalize(
+    x,
+    boxes,
+    size,
+    *,
+    resized=None,
+    offsets=None,
+    flip=None,
+    mean: Stats,
+    std: Stats,
+    dtype: torch.dtype = torch.float32,
+    channels_last: bool = False,
+    layout: str = "NHWC",
+    antialias: bool = True,
+    interpolation: str = "bilinear",
+) -> Tensor:
+    """Per sample: cut a box, resize it, take a window, flip it, normalize; one batch out.
+
+    For every sample ``i`` this is torchvision's
+    ``resized_crop(x_i / max, *boxes[i], resized[i], interpolation, antialias=antialias)``,
+    then ``crop`` to the ``size`` window at ``offsets[i]``, then ``hflip`` where
+    ``flip[i]``, then ``normalize(mean, std)``, computed in float32 and cast once to
+    ``dtype``. With ``resized`` and ``offsets`` left out it is ``resized_crop`` to ``size``.
+    Bicubic results of integer images are clamped to the dtype's range (torchvision's uint8
+    path does the same).
+
+    Args:
+        x: a uint8, uint16 or float batch tensor in ``layout`` (images of one size) or a
+            :class:`gpuprep.RaggedBatch` (images of any sizes).
+        boxes: (N, 4) integers: top, left, height, width of each source box, in source
+            pixels. Boxes on a device are read back once to be checked (one sync).
+        size: (h, w) or an int: the output size of every sample.
+        resized: (N, 2) integers, the size each box is resampled to; ``size`` by default.
+        offsets: (N, 2) integers, top and left of the output window in the resized image;
+            (0, 0) by default.
+        flip: (N,) bool, flip left-right; no flips by default.
+        mean, std, dtype, channels_last, layout: as in :func:`normalize`.
+        antialias, interpolation: as in ``torchvision.transforms.v2.functional.resize``
+            (bilinear, bicubic, nearest, nearest-exact).
+
+    Returns:
+        (N, C, h, w) of ``dtype`` on x's device.
+
+    Raises:
+        ValueError: a box outside its image or empty, a size < 1, a window outside its
+            resized image, or a count of boxes that is not the batch's, naming the sample,
+            its shape and the box.
+        TypeError: a pixel dtype, output dtype or parameter dtype that does not fit.
+
+    Example:
+        >>> x = torch.arange(2 * 4 * 6 * 3, dtype=torch.uint8).reshape(2, 4, 6, 3)
+        >>> y = crop_resize_normalize(x, [[0, 0, 4, 4], [0, 2, 4, 4]], 2, mean=0.0, std=1.0)
+        >>> y.shape
+        torch.Size([2, 3, 2, 2])
+    """
+    from .geometry import GeometryParams, _size_pair, check_params
+    from .resample import batch_sizes, crop_resize
+
+    sizes, channels = batch_sizes(x, layout)
+    n = len(sizes)
+    out_size = _size_pair(size, "size")
+    check_output_dtype(dtype)
+    m, s = check_stats(mean, std)
+    check_channels(channels, m.shape[1], (n, channels))
+    if resized is None:
+        resized = torch.tensor([out_size] * n, dtype=torch.int64)
+    if offsets is None:
+        offsets = torch.zeros((n, 2), dtype=torch.int64)
+    if flip is None:
+        flip = torch.zeros(n, dtype=torch.bool)
+    params = check_params(GeometryParams(boxes, resized, offsets, flip, out_size), sizes)
+    res = crop_resize(x, params, interpolation=interpolation, antialias=antialias, layout=layout)
+    scale, bias = affine(m, s, max_value(x.dtype), res.device)
+    return normalize_with(res, scale, bias, dtype=dtype, channels_last=channels_last)

@@ -12,6 +12,9 @@ from torch import Tensor, nn
 
 from . import functional as F
 from .buffers import BufferPool
+from .geometry import Geometry, GeometryParams, check_params
+from .ragged import RaggedBatch
+from .resample import batch_sizes, crop_resize
 
 __all__ = ["Preprocess"]
 
@@ -33,13 +36,22 @@ class Preprocess(nn.Module):
         layout: ``"NHWC"`` for (N, H, W, C) or grayscale (N, H, W) input, ``"NCHW"`` for
             (N, C, H, W) input.
         augment: an optional module run on the whole batch, on the device, on the [0, 1]
-            float32 image (N, C, H, W) before normalization, e.g. a
+            float32 image (N, C, H, W) before normalization (after the geometry), e.g. a
             ``kornia.augmentation.AugmentationSequential``.
+        geometry: an optional sequence of :class:`gpuprep.Resize`, :class:`gpuprep.CenterCrop`,
+            :class:`gpuprep.RandomResizedCrop` and :class:`gpuprep.RandomHorizontalFlip`,
+            applied in order with torchvision's numbers, per sample, in one resampling
+            pass (at most one Resize or RandomResizedCrop). Random parameters are drawn
+            independently for every sample, on the host; :meth:`sample` returns them and
+            ``pre(x, params=...)`` applies given ones.
 
     Shape:
         - Input: (N, H, W, C) or (N, H, W) for NHWC; (N, C, H, W) for NCHW. uint8, uint16 or
-          floating point; a NumPy array is taken without a copy.
-        - Output: (N, C, H, W) of ``dtype`` on the input's device.
+          floating point; a NumPy array is taken without a copy. Or a
+          :class:`gpuprep.RaggedBatch` of (H, W, C) images of different sizes
+          (:func:`gpuprep.collate_ragged`), with a geometry that fixes the output size.
+        - Output: (N, C, H, W) of ``dtype`` on the input's device; (N, C, h, w) with the
+          geometry's output size.
 
     Example:
         >>> pre = Preprocess(mean=0.5, std=0.5)
@@ -63,6 +75,7 @@ class Preprocess(nn.Module):
         channels_last: bool = False,
         layout: str = "NHWC",
         augment: nn.Module | None = None,
+        geometry: Any = None,
     ) -> None:
         super().__init__()
         mean_t, std_t = F.check_stats(mean, std)
@@ -72,6 +85,7 @@ class Preprocess(nn.Module):
         self.channels_last = bool(channels_last)
         self.layout = F.check_layout(layout)
         self.augment = augment
+        self.geometry = Geometry(geometry) if geometry is not None and len(geometry) else None
         # CPU outputs are large and fresh memory costs page faults: reuse an output once its
         # caller has let go of it. Devices have caching allocators of their own.
         self._outputs = BufferPool(capacity=2)
@@ -85,13 +99,21 @@ class Preprocess(nn.Module):
         """How many channels the statistics are for (1 means: any channel count)."""
         return int(self.mean.shape[1])
 
-    def forward(self, x: Tensor | np.ndarray) -> Tensor:
+    def forward(
+        self, x: Tensor | np.ndarray | RaggedBatch, params: GeometryParams | None = None
+    ) -> Tensor:
+        if isinstance(x, RaggedBatch) or self.geometry is not None or params is not None:
+            return self._forward_geometry(x, params)
         t = _as_tensor(x)
         xv = F.to_nchw(t, self.layout)  # checks the batch
         F.check_channels(int(xv.shape[1]), self.channels, t.shape)
+        return self._finish(xv)
+
+    def _finish(self, xv: Tensor) -> Tensor:
+        """Augment (if any) and normalize an (N, C, H, W) view in its own dtype."""
         if self.augment is not None:
             # x / max as float32 (N, C, H, W), made where x is.
-            unit = F.normalize_with(xv, *self._affine(t.device, t.dtype, unit=True))
+            unit = F.normalize_with(xv, *self._affine(xv.device, xv.dtype, unit=True))
             xv = self.augment(unit)
             F.check_channels(int(xv.shape[1]), self.channels, xv.shape)
         return F.normalize_with(
@@ -100,6 +122,57 @@ class Preprocess(nn.Module):
             dtype=self.dtype,
             channels_last=self.channels_last,
             out=self._output_buffer(xv),
+        )
+
+    def sample(self, x: Tensor | np.ndarray | RaggedBatch) -> GeometryParams:
+        """Draw this layer's geometry parameters for the images of ``x`` (only their sizes
+        are read, on the host): ``pre(x, params=pre.sample(x))`` is ``pre(x)``, and the
+        same parameters can transform boxes or masks.
+
+        Raises:
+            ValueError: a layer without geometry, or images that would end with different
+                sizes.
+        """
+        if self.geometry is None:
+            raise ValueError(
+                "Expected a Preprocess with geometry=(...) to sample parameters for. This one "
+                "has none: pass geometry=(gpuprep.Resize(...), gpuprep.CenterCrop(...)), say."
+            )
+        xb = x if isinstance(x, RaggedBatch) else _as_tensor(x)
+        sizes, _ = batch_sizes(xb, self.layout)
+        return self.geometry.sample(sizes)
+
+    def _forward_geometry(self, x: Any, params: GeometryParams | None) -> Tensor:
+        xb = x if isinstance(x, RaggedBatch) else _as_tensor(x)
+        sizes, channels = batch_sizes(xb, self.layout)
+        F.check_channels(channels, self.channels, (len(sizes), channels))
+        if params is not None:
+            params = check_params(params, sizes)
+        elif self.geometry is not None:
+            params = self.geometry.sample(sizes)
+        else:  # images of one size and nothing to resample: the plain path, no copy
+            return self._finish(_dense_view(xb).permute(0, 3, 1, 2))
+        geometry = self.geometry
+        res = crop_resize(
+            xb,
+            params,
+            interpolation=geometry.interpolation if geometry is not None else "bilinear",
+            antialias=geometry.antialias if geometry is not None else True,
+            layout=self.layout,
+        )
+        if self.augment is not None:
+            res = res.mul_(1.0 / F.max_value(xb.dtype))  # the [0, 1] image
+            res = self.augment(res)
+            F.check_channels(int(res.shape[1]), self.channels, res.shape)
+            pixel_dtype = res.dtype
+        else:
+            pixel_dtype = xb.dtype  # res is still in the input's units
+        return F.normalize_with(
+            res,
+            *self._affine(res.device, pixel_dtype),
+            dtype=self.dtype,
+            channels_last=self.channels_last,
+            out=self._output_buffer(res),
         )
 
     def inverse(self, y: Tensor, *, dtype: torch.dtype = torch.uint8) -> Tensor:
@@ -184,9 +257,10 @@ class Preprocess(nn.Module):
     def extra_repr(self) -> str:
         mean = [round(v, 4) for v in self.mean.flatten().tolist()]
         std = [round(v, 4) for v in self.std.flatten().tolist()]
+        geometry = f", geometry={self.geometry!r}" if self.geometry is not None else ""
         return (
             f"mean={mean}, std={std}, dtype={self.dtype}, layout={self.layout!r}, "
-            f"channels_last={self.channels_last}"
+            f"channels_last={self.channels_last}{geometry}"
         )
 
 
@@ -226,3 +300,23 @@ def _as_tensor(x: Tensor | np.ndarray) -> Tensor:
         # The layer never writes to its input, so aliasing a read-only array is safe.
         warnings.simplefilter("ignore", UserWarning)
         return torch.from_numpy(x)
+
+
+def _dense_view(x: Tensor | RaggedBatch) -> Tensor:
+    """A RaggedBatch of images of one size as an (N, H, W, C) batch, without a copy; images
+    of different sizes raise ValueError (they need a geometry)."""
+    if not isinstance(x, RaggedBatch):
+        return x
+    sizes = x.sizes
+    odd = [i for i, s in enumerate(sizes) if s != sizes[0]]
+    if odd:
+        i = odd[0]
+        raise ValueError(
+            f"Expected a geometry that fixes the output size for a RaggedBatch of images of "
+            f"different sizes. Got image 0 of {sizes[0][0]}x{sizes[0][1]} and image {i} of "
+            f"{sizes[i][0]}x{sizes[i][1]} and no geometry: pass Preprocess(geometry=(...)) "
+            f"with Resize((h, w)), CenterCrop(size) or RandomResizedCrop(size), e.g. "
+            f"(gpuprep.Resize(256), gpuprep.CenterCrop(224))."
+        )
+    (h, w), c = sizes[0], x.channels
+    return x.data.view(len(x), h, w, c)

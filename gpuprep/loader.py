@@ -10,6 +10,7 @@ from torch import nn
 
 from .devices import resolve_device
 from .host import collate
+from .ragged import collate_ragged
 from .transfer import DeviceLoader, GPUCollate, Key, _samplers, set_epoch
 
 __all__ = ["DataLoader"]
@@ -39,7 +40,8 @@ def DataLoader(  # noqa: N802  (named like the class it stands in for)
 
     * ``num_workers > 0``: a :class:`DeviceLoader` over a ``torch.utils.data.DataLoader``
       with ``collate_fn=gpuprep.collate`` (uint8 through worker shared memory) and
-      ``pin_memory`` on when the device is CUDA.
+      ``pin_memory`` on when the device is CUDA; ``collate_fn=gpuprep.collate_ragged`` when
+      ``preprocess`` has a ``geometry`` (images of any sizes).
     * ``num_workers == 0``: a ``torch.utils.data.DataLoader`` with ``collate_fn=GPUCollate``
       (stacked straight into pinned memory, one copy, preprocessed on the device).
 
@@ -79,8 +81,13 @@ def DataLoader(  # noqa: N802  (named like the class it stands in for)
     dev = resolve_device(device)
     if num_workers > 0:
         kwargs.setdefault("pin_memory", dev.type == "cuda")
+        ragged = getattr(preprocess, "geometry", None) is not None
         base = torch.utils.data.DataLoader(
-            dataset, batch_size, num_workers=num_workers, collate_fn=collate, **kwargs
+            dataset,
+            batch_size,
+            num_workers=num_workers,
+            collate_fn=collate_ragged if ragged else collate,
+            **kwargs,
         )
         return DeviceLoader(
             base, device=dev, preprocess=preprocess, image_key=image_key, prefetch=prefetch

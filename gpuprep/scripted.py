@@ -44,6 +44,12 @@ class ScriptablePreprocess(nn.Module):
                 "runs in Python). Use torch.jit.trace(model, example), torch.export.export or "
                 "torch.onnx.export, or script a Preprocess without augment."
             )
+        if getattr(layer, "geometry", None) is not None:
+            raise RuntimeError(
+                "torch.jit.script cannot compile Preprocess with geometry= (its per-sample "
+                "parameters are drawn and applied in Python). Keep that Preprocess in Python "
+                "in front of the exported model, or script a Preprocess without geometry."
+            )
         return cls(layer.mean, layer.std, layer.dtype, layer.channels_last, layer.layout)
 
     def forward(self, x: Tensor) -> Tensor:

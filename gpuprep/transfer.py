@@ -28,6 +28,7 @@ from .buffers import BufferPool
 from .devices import resolve_device
 from .host import collate_fn_map, is_image, stack_arrays
 from .layer import Preprocess
+from .ragged import RaggedBatch
 
 __all__ = ["DeviceLoader", "GPUCollate", "PageableMemoryWarning", "resolve_device", "to_device"]
 
@@ -51,8 +52,9 @@ Key = Any  # an int position in tuple/list samples, a key in dict samples
 
 
 def to_device(obj: Any, device: torch.device) -> Any:
-    """Move every tensor in a nested batch to ``device`` (asynchronously where it can)."""
-    if isinstance(obj, Tensor):
+    """Move every tensor (and :class:`RaggedBatch`) in a nested batch to ``device``
+    (asynchronously where it can)."""
+    if isinstance(obj, (Tensor, RaggedBatch)):
         return obj.to(device, non_blocking=True)
     if isinstance(obj, Mapping):
         moved = {k: to_device(v, device) for k, v in obj.items()}
@@ -131,7 +133,8 @@ class GPUCollate:
     that is reused across batches (never while its copy is still in flight), copied to the
     device with one ``non_blocking`` copy, and run through ``preprocess`` there. The rest of
     the batch comes out as :func:`gpuprep.collate` makes it, moved to the device (labels stay
-    int64).
+    int64). When ``preprocess`` has a ``geometry`` the images may differ in size: they are
+    packed back to back (a :class:`gpuprep.RaggedBatch`) into the pinned buffer instead.
 
     Args:
         device: where batches go; ``None`` picks it as :func:`resolve_device` says (the CPU
@@ -162,7 +165,8 @@ class GPUCollate:
         self.device = resolve_device(device)
         self.preprocess = (Preprocess() if preprocess is None else preprocess).to(self.device)
         self.image_key = image_key
-        self._staging = BufferPool(capacity=2, pin_memory=self.device.type == "cuda")
+        # Size classes: variable-size (ragged) batches reuse the pinned buffers too.
+        self._staging = BufferPool(capacity=2, pin_memory=self.device.type == "cuda", round_up=True)
 
     def __call__(self, samples: Sequence[Any]) -> Any:
         if get_worker_info() is not None:
@@ -179,18 +183,23 @@ class GPUCollate:
             structure = to_device(_collate_holed(holed), self.device)
         if images and isinstance(images[0], Tensor):
             images = [_host_array(t, i) for i, t in enumerate(images)]
-        image = self._transfer(stack_arrays(images, alloc=self._staging.empty))
+        if getattr(self.preprocess, "geometry", None) is not None:
+            image = self._transfer(RaggedBatch.from_arrays(images, alloc=self._staging.empty))
+        else:
+            image = self._transfer(stack_arrays(images, alloc=self._staging.empty))
         out = self.preprocess(image)
         return out if structure is None else _put(structure, self.image_key, out)
 
-    def _transfer(self, host: Tensor) -> Tensor:
+    def _transfer(self, host: Any) -> Any:
+        """One copy of a batch tensor or RaggedBatch in a staging buffer to the device."""
         if self.device.type != "cuda":
             return host.to(self.device)
         stream = torch.cuda.current_stream(self.device)
         dev = host.to(self.device, non_blocking=True)
         done = torch.cuda.Event()
         done.record(stream)
-        self._staging.record(host, done)  # not refilled before this copy has finished
+        staged = host.data if isinstance(host, RaggedBatch) else host
+        self._staging.record(staged, done)  # not refilled before this copy has finished
         return dev
 
     def __reduce_ex__(self, protocol: Any) -> Any:
@@ -365,7 +374,7 @@ class DeviceLoader:
 
     def _process(self, batch: Any, side: Any = None) -> Any:
         """Copy and preprocess one batch; on CUDA this runs on the ``side`` stream."""
-        if is_image(batch):
+        if is_image(batch) or isinstance(batch, RaggedBatch):
             image, rest = batch, None
         else:
             image = _get(batch, self.image_key, "the batch")
@@ -418,6 +427,9 @@ def set_epoch(epoch: int, *targets: Any) -> None:
 def _for_each_tensor(obj: Any, fn: Callable[[Tensor], Any]) -> None:
     if isinstance(obj, Tensor):
         fn(obj)
+    elif isinstance(obj, RaggedBatch):
+        fn(obj.data)
+        fn(obj.shapes)
     elif isinstance(obj, Mapping):
         for v in obj.values():
             _for_each_tensor(v, fn)

@@ -11,6 +11,13 @@ PUBLIC = {
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "functional",
+    "collate_ragged",
+    "RaggedBatch",
+    "Resize",
+    "CenterCrop",
+    "RandomResizedCrop",
+    "RandomHorizontalFlip",
+    "GeometryParams",
 }
 
 
@@ -24,6 +31,7 @@ def test_functional_surface():
     for name in (
         "normalize",
         "normalize_with",
+        "crop_resize_normalize",
         "denormalize",
         "affine",
         "check_batch",
