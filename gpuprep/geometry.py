@@ -216,6 +216,40 @@ class Resize(_Op):
         )
 
 
+class ResizeKeepRatio(_Op):
+    """timm's ``ResizeKeepRatio`` (no random factors): scale both sides by one factor so
+    that the image meets ``size`` (h, w) on its shorter relative side (``longest=0``) or its
+    longer one (``longest=1``); sides are ``round(side / ratio)``."""
+
+    resamples = True
+
+    def __init__(
+        self,
+        size: int | Sequence[int],
+        longest: float = 0.0,
+        interpolation: Any = "bilinear",
+        antialias: bool = True,
+    ) -> None:
+        self.size = _size_pair(size, "ResizeKeepRatio size")
+        if not 0.0 <= float(longest) <= 1.0:
+            raise ValueError(f"Expected 0 <= longest <= 1. Got {longest!r}.")
+        self.longest = float(longest)
+        self.interpolation = check_interpolation(interpolation)
+        self.antialias = bool(antialias)
+
+    def apply(self, state: _State) -> None:
+        h, w = state.win_h.astype(np.float64), state.win_w.astype(np.float64)
+        rh, rw = h / self.size[0], w / self.size[1]
+        ratio = np.maximum(rh, rw) * self.longest + np.minimum(rh, rw) * (1.0 - self.longest)
+        state.resample(np.round(h / ratio).astype(np.int64), np.round(w / ratio).astype(np.int64))
+
+    def __repr__(self) -> str:
+        return (
+            f"ResizeKeepRatio(size={self.size}, longest={self.longest}, "
+            f"interpolation={self.interpolation!r}, antialias={self.antialias})"
+        )
+
+
 class CenterCrop(_Op):
     """Crop the centre, as ``torchvision.transforms.v2.CenterCrop``.
 

@@ -75,7 +75,9 @@ def _check_arrays(arrays: Sequence[Any]) -> tuple[tuple[int, ...], np.dtype]:
         if a.shape != shape:
             raise ValueError(
                 f"Expected every sample to have shape {shape} like sample 0. "
-                f"Got sample {i} of shape {a.shape}."
+                f"Got sample {i} of shape {a.shape}. For images of different sizes use "
+                f"collate_fn=gpuprep.collate_ragged and a Preprocess with geometry=(...) "
+                f"(e.g. gpuprep.Resize(256), gpuprep.CenterCrop(224))."
             )
     return shape, dtype
 

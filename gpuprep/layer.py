@@ -124,6 +124,34 @@ class Preprocess(nn.Module):
             out=self._output_buffer(xv),
         )
 
+    @classmethod
+    def from_torchvision(cls, weights: Any, **kwargs: Any) -> Preprocess:
+        """The eval transform of torchvision weights (``weights.transforms()``: resize,
+        centre crop, normalize) on the device, per sample.
+
+        ``Preprocess.from_torchvision(ResNet50_Weights.IMAGENET1K_V2)`` equals
+        ``weights.transforms()`` applied to each uint8 image within the rounding of
+        torchvision's uint8 resize. ``kwargs`` go to :class:`Preprocess` (dtype,
+        channels_last, augment, ...). See :func:`gpuprep.presets.from_torchvision`.
+        """
+        from .presets import from_torchvision
+
+        return cls(**{**from_torchvision(weights), **kwargs})
+
+    @classmethod
+    def from_timm(cls, model_or_config: Any, training: bool = False, **kwargs: Any) -> Preprocess:
+        """timm's transform for a model (its resolved data config): the eval resize and
+        centre crop, or with ``training=True`` RandomResizedCrop + horizontal flip.
+
+        Needs timm (``pip install timm``). ``scale``, ``ratio``, ``hflip`` and ``generator``
+        shape the training geometry; other ``kwargs`` go to :class:`Preprocess`. See
+        :func:`gpuprep.presets.from_timm`.
+        """
+        from .presets import from_timm
+
+        own = {k: kwargs.pop(k) for k in ("scale", "ratio", "hflip", "generator") if k in kwargs}
+        return cls(**{**from_timm(model_or_config, training, **own), **kwargs})
+
     def sample(self, x: Tensor | np.ndarray | RaggedBatch) -> GeometryParams:
         """Draw this layer's geometry parameters for the images of ``x`` (only their sizes
         are read, on the host): ``pre(x, params=pre.sample(x))`` is ``pre(x)``, and the

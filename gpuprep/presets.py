@@ -1,0 +1,177 @@
+"""Presets: the eval (and training) transforms users already run, as a geometry
+:class:`gpuprep.Preprocess`.
+
+* :func:`from_torchvision`: a torchvision weights enum's own ``weights.transforms()``
+  (resize size, crop size, interpolation, antialias, mean, std).
+* :func:`from_timm`: timm's resolved data config (input size, interpolation, crop_pct,
+  crop_mode, mean, std): timm's eval transform, or with ``training=True`` its
+  RandomResizedCrop + horizontal flip.
+
+Both return the keyword arguments of :class:`gpuprep.Preprocess`; ``Preprocess.from_torchvision``
+and ``Preprocess.from_timm`` build the layer from them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from .geometry import (
+    CenterCrop,
+    RandomHorizontalFlip,
+    RandomResizedCrop,
+    Resize,
+    ResizeKeepRatio,
+)
+
+__all__ = ["from_timm", "from_torchvision"]
+
+_TIMM_CROP_PCT = 0.875  # timm.data.DEFAULT_CROP_PCT
+
+
+def from_torchvision(weights: Any) -> dict[str, Any]:
+    """Preprocess arguments that reproduce ``weights.transforms()``.
+
+    Args:
+        weights: a torchvision weights enum member (``ResNet50_Weights.IMAGENET1K_V2``), its
+            name as ``torchvision.models.get_weight`` takes it
+            (``"ResNet50_Weights.IMAGENET1K_V2"``), or the ``ImageClassification`` transform
+            itself.
+
+    Raises:
+        TypeError: weights whose transform is not torchvision's ``ImageClassification``
+            (video, segmentation or detection weights), naming what it is.
+        ValueError: a name that torchvision does not know.
+    """
+    from torchvision.transforms._presets import ImageClassification
+
+    transform = weights
+    if isinstance(weights, str):
+        from torchvision.models import get_weight
+
+        try:
+            weights = get_weight(weights)
+        except (ValueError, KeyError, AttributeError) as e:
+            raise ValueError(
+                f"Expected a torchvision weights name such as 'ResNet50_Weights.IMAGENET1K_V2'. "
+                f"Got {weights!r} ({e})."
+            ) from None
+    if hasattr(weights, "transforms") and callable(weights.transforms):
+        transform = weights.transforms()
+    if not isinstance(transform, ImageClassification):
+        raise TypeError(
+            f"Expected classification weights, whose transforms() is torchvision's "
+            f"ImageClassification (resize, center crop, normalize). Got {weights!r} with a "
+            f"{type(transform).__name__}."
+        )
+    resize = list(transform.resize_size)
+    crop = list(transform.crop_size)
+    antialias = bool(transform.antialias)  # None means False for tensors, as torchvision
+    return {
+        "mean": tuple(transform.mean),
+        "std": tuple(transform.std),
+        "geometry": (
+            Resize(
+                resize[0] if len(resize) == 1 else tuple(resize),
+                transform.interpolation,
+                antialias=antialias,
+            ),
+            CenterCrop(crop[0] if len(crop) == 1 else tuple(crop)),
+        ),
+    }
+
+
+def from_timm(
+    model_or_config: Any,
+    training: bool = False,
+    *,
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0),
+    hflip: float = 0.5,
+    generator: torch.Generator | None = None,
+) -> dict[str, Any]:
+    """Preprocess arguments that reproduce timm's transform for a model.
+
+    Args:
+        model_or_config: a timm model, a model name (``"resnet50.a1_in1k"``), or a data
+            config dict as ``timm.data.resolve_data_config`` returns it (``input_size``,
+            ``interpolation``, ``mean``, ``std``, ``crop_pct``, ``crop_mode``).
+        training: False for timm's eval transform (resize by ``1 / crop_pct``, centre
+            crop); True for ``RandomResizedCrop(input size, scale, ratio)`` and a horizontal
+            flip with probability ``hflip``, timm's training geometry (its colour jitter
+            and auto-augment are not part of it: pass them as ``augment=``).
+        scale, ratio, hflip: the training geometry, timm's defaults.
+        generator: a CPU generator for the training draws.
+
+    Raises:
+        ImportError: timm is not installed (``pip install timm``).
+        ValueError: ``crop_mode="border"`` (timm pads there), or a config without the keys
+            timm resolves.
+    """
+    try:
+        import timm.data
+    except ImportError:
+        raise ImportError(
+            "Preprocess.from_timm needs timm, which is not installed: pip install timm"
+        ) from None
+    config = _timm_config(model_or_config, timm)
+    input_size = config["input_size"]
+    img_size = (int(input_size[-2]), int(input_size[-1]))
+    interpolation = config.get("interpolation", "bilinear")
+    if interpolation == "random":
+        interpolation = "bilinear"
+    mean, std = tuple(config["mean"]), tuple(config["std"])
+    if training:
+        geometry: tuple = (
+            RandomResizedCrop(img_size, scale, ratio, interpolation, generator=generator),
+        )
+        if hflip > 0:
+            geometry += (RandomHorizontalFlip(hflip, generator=generator),)
+        return {"mean": mean, "std": std, "geometry": geometry}
+    crop_pct = config.get("crop_pct") or _TIMM_CROP_PCT
+    crop_mode = config.get("crop_mode") or "center"
+    scale_size = tuple(math.floor(x / crop_pct) for x in img_size)
+    if crop_mode == "squash":
+        resize: Any = Resize(scale_size, interpolation)
+    elif crop_mode == "border":
+        raise ValueError(
+            "Expected timm's crop_mode 'center' or 'squash'. Got 'border', which pads the "
+            "image to the crop size: not a crop of the image, so not reproduced here."
+        )
+    elif scale_size[0] == scale_size[1]:
+        resize = Resize(scale_size[0], interpolation)  # the shorter side, as timm does
+    else:
+        resize = ResizeKeepRatio(scale_size, 0.0, interpolation)
+    return {"mean": mean, "std": std, "geometry": (resize, CenterCrop(img_size))}
+
+
+def _timm_config(model_or_config: Any, timm: Any) -> dict[str, Any]:
+    if isinstance(model_or_config, nn.Module):
+        return dict(timm.data.resolve_model_data_config(model_or_config))
+    if isinstance(model_or_config, str):
+        from timm.models import get_pretrained_cfg
+
+        cfg = get_pretrained_cfg(model_or_config)
+        if cfg is None:
+            raise ValueError(
+                f"Expected a timm model name with a pretrained config. Got "
+                f"{model_or_config!r}; pass the model or its data config instead."
+            )
+        return dict(timm.data.resolve_data_config(pretrained_cfg=cfg.to_dict()))
+    if isinstance(model_or_config, Mapping):
+        config = dict(model_or_config)
+        missing = [k for k in ("input_size", "mean", "std") if k not in config]
+        if missing:
+            raise ValueError(
+                f"Expected a timm data config with input_size, mean and std (as "
+                f"timm.data.resolve_data_config returns it). Missing: {', '.join(missing)}."
+            )
+        return config
+    raise TypeError(
+        f"Expected a timm model, model name or data config dict. Got "
+        f"{type(model_or_config).__name__}."
+    )
