@@ -68,12 +68,15 @@ def test_interpolation_accepts_torchvision_modes():
 )
 def test_resize_sizes_equal_torchvision(size, max_size):
     from torchvision.transforms.v2.functional._geometry import _compute_resized_output_size
+
     rng = np.random.default_rng(0)
     hw = rng.integers(1, 2000, (200, 2))
     op = Resize(size, max_size=max_size)
     h, w = op.output_sizes(hw[:, 0], hw[:, 1])
     for k, (a, b) in enumerate(hw):
-        want = _compute_resized_output_size((int(a), int(b)), size=size if isinstance(size, int) else list(size), max_size=max_size)
+        want = _compute_resized_output_size(
+            (int(a), int(b)), size=size if isinstance(size, int) else list(size), max_size=max_size
+        )
         assert [int(h[k]), int(w[k])] == want, (a, b)
 
 
@@ -175,7 +178,11 @@ def test_flip_probability():
     assert not Geometry([RandomHorizontalFlip(0.0, generator=g)]).sample([(4, 4)] * 50).flip.any()
     assert Geometry([RandomHorizontalFlip(1.0, generator=g)]).sample([(4, 4)] * 50).flip.all()
     # two flips cancel
-    assert not Geometry([RandomHorizontalFlip(1.0), RandomHorizontalFlip(1.0)]).sample([(4, 4)]).flip.any()
+    assert (
+        not Geometry([RandomHorizontalFlip(1.0), RandomHorizontalFlip(1.0)])
+        .sample([(4, 4)])
+        .flip.any()
+    )
 
 
 # -------------------------------------------------- composition vs torchvision, op by op
@@ -187,12 +194,27 @@ def torchvision_sequence(x: torch.Tensor, ops, draws) -> torch.Tensor:
     for op, d in zip(ops, draws, strict=True):
         if isinstance(op, Resize):
             size = [op.size] if isinstance(op.size, int) else list(op.size)
-            x = TVF.resize(x, size, interpolation=v2.InterpolationMode(op.interpolation), max_size=op.max_size, antialias=op.antialias)
+            x = TVF.resize(
+                x,
+                size,
+                interpolation=v2.InterpolationMode(op.interpolation),
+                max_size=op.max_size,
+                antialias=op.antialias,
+            )
         elif isinstance(op, CenterCrop):
             x = TVF.center_crop(x, list(op.size))
         elif isinstance(op, RandomResizedCrop):
             t, left, h, w = d
-            x = TVF.resized_crop(x, t, left, h, w, list(op.size), interpolation=v2.InterpolationMode(op.interpolation), antialias=op.antialias)
+            x = TVF.resized_crop(
+                x,
+                t,
+                left,
+                h,
+                w,
+                list(op.size),
+                interpolation=v2.InterpolationMode(op.interpolation),
+                antialias=op.antialias,
+            )
         elif isinstance(op, RandomHorizontalFlip):
             x = TVF.hflip(x) if d else x
     return x
@@ -201,12 +223,12 @@ def torchvision_sequence(x: torch.Tensor, ops, draws) -> torch.Tensor:
 def draws_for(ops, sizes, seed):
     """gpuprep's params, and per sample the per-op draws a step-by-step run needs."""
     gens = [torch.Generator().manual_seed(seed + k) for k in range(len(ops))]
-    for op, g in zip(ops, gens):
+    for op, g in zip(ops, gens, strict=True):
         if hasattr(op, "generator"):
             op.generator = g
     params = Geometry(ops).sample(sizes)
     # replay: the same generators, op by op, on the sizes each op sees
-    for op, k in zip(ops, range(len(ops))):
+    for k, op in enumerate(ops):
         if hasattr(op, "generator"):
             op.generator = torch.Generator().manual_seed(seed + k)
     from gpuprep.geometry import _State
@@ -245,7 +267,9 @@ COMPOSITIONS = [
 ]
 
 
-@pytest.mark.parametrize("ops", COMPOSITIONS, ids=lambda ops: "+".join(type(o).__name__ for o in ops))
+@pytest.mark.parametrize(
+    "ops", COMPOSITIONS, ids=lambda ops: "+".join(type(o).__name__ for o in ops)
+)
 def test_one_pass_equals_torchvision_step_by_step(ops):
     rng = np.random.default_rng(4)
     sizes = [(61, 77), (83, 64), (70, 70), (64, 120)]
@@ -290,7 +314,10 @@ def test_check_params_names_sample_shape_and_box():
         base.update(kw)
         return GeometryParams(**base)
 
-    with pytest.raises(ValueError, match=r"inside its image. Got sample 1 \(image 8x9\) with box .* = \(0, 1, 8, 9\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"inside its image. Got sample 1 \(image 8x9\) with box .* = \(0, 1, 8, 9\)",
+    ):
         check_params(params(boxes=[[0, 0, 10, 12], [0, 1, 8, 9]]), sizes)
     with pytest.raises(ValueError, match=r"at least 1x1.*sample 0"):
         check_params(params(boxes=[[0, 0, 0, 12], [0, 0, 8, 9]]), sizes)

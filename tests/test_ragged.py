@@ -88,11 +88,15 @@ def test_pil_images_are_packed_as_arrays():
 
 def test_channel_and_dtype_mismatches_name_the_sample():
     a = images()
-    with pytest.raises(ValueError, match=r"3 channels like sample 0.*Got sample 2 of shape \(8, 8, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"3 channels like sample 0.*Got sample 2 of shape \(8, 8, 4\)"
+    ):
         collate_ragged([a[0], a[1], images(channels=4)[2]])
     with pytest.raises(TypeError, match=r"dtype uint8 like sample 0. Got sample 1 of dtype uint16"):
         collate_ragged([a[0], images(np.uint16)[1]])
-    with pytest.raises(ValueError, match=r"\(H, W, C\) like sample 0.*Got sample 1 of shape \(3, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"\(H, W, C\) like sample 0.*Got sample 1 of shape \(3, 2\)"
+    ):
         collate_ragged([a[0], a[1][..., 0]])
     with pytest.raises(ValueError, match=r"at least one pixel. Got sample 1 of shape \(0, 4, 3\)"):
         collate_ragged([a[0], np.zeros((0, 4, 3), np.uint8)])
