@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from gpuprep import bench
+from gpuprep import bench, bench_geometry
 
 
 def test_pipelines_agree_with_the_seed():
@@ -46,6 +46,7 @@ def test_main_writes_table_json_and_plot(tmp_path, capsys):
             str(out_json),
             "--plot",
             str(out_png),
+            "--no-geometry",
         ]
     )
     assert rc == 0
@@ -88,3 +89,64 @@ def test_real_images_from_a_folder(tmp_path):
     empty.mkdir()
     with pytest.raises(ValueError, match="Found none"):
         bench.load_images(str(empty), 1, 4, 4)
+
+
+def test_geometry_presets_on_synthetic_variable_size_images(tmp_path, capsys):
+    out = tmp_path / "g.json"
+    args = ["--device", "cpu", "--geometry-only", "--limit", "12", "--geometry-batch", "4"]
+    rc = bench.main([*args, "--workers", "2", "--epochs", "1", "--json", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "12 synthetic images, sides 300-600 px" in text and "host CPU ms/img" in text
+    data = json.loads(out.read_text())
+    rows = {r["pipeline"]: r for r in data["geometry_rows"]}
+    assert set(rows) == {f"{p} {s}" for p in ("seed", "tv2", "gpuprep") for s in ("eval", "train")}
+    for r in rows.values():
+        assert r["images"] == 12 and r["images_per_s"] > 0 and r["host_cpu_ms_per_image"] > 0
+    # the eval preset agrees with torchvision v2 up to its uint8 rounding
+    assert rows["gpuprep eval"]["max_abs_err_vs_tv2"] <= 1.5 / 255 / 0.224
+    assert data["rows"] == [] and data["geometry"]["workers"] == 2
+
+
+def test_photos_from_a_folder_tree_keep_their_sizes(tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for k, (cls, h, w) in enumerate([("cat", 300, 410), ("cat", 333, 250), ("dog", 280, 280)]):
+        (tmp_path / cls).mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
+            tmp_path / cls / f"{k}.jpg"
+        )
+    Image.fromarray(rng.integers(0, 256, (240, 260), dtype=np.uint8)).save(tmp_path / "gray.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    photos = bench_geometry.load_photos(str(tmp_path), limit=10)
+    assert sorted(a.shape for a in photos) == sorted(
+        [(300, 410, 3), (333, 250, 3), (280, 280, 3), (240, 260, 3)]
+    )
+    assert len(bench_geometry.load_photos(str(tmp_path), limit=2)) == 2
+    rc = bench.main(
+        [
+            "--device",
+            "cpu",
+            "--images",
+            str(tmp_path),
+            "--geometry-batch",
+            "2",
+            "--workers",
+            "0",
+            "--epochs",
+            "1",
+        ]
+    )
+    assert rc == 0
+    assert f"4 photos from {tmp_path}" in capsys.readouterr().out
+
+
+def test_a_missing_or_empty_folder_is_a_clear_error(tmp_path, capsys):
+    assert bench.main(["--images", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "no such directory" in err and "Traceback" not in err
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "a.txt").write_text("x")
+    assert bench.main(["--images", str(tmp_path / "empty")]) == 2
+    assert "found no image files" in capsys.readouterr().err

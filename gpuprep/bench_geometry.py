@@ -1,0 +1,262 @@
+"""The geometry benchmark: variable-size photos to normalized 224 x 224 batches.
+
+For the eval preset (Resize(256), CenterCrop(224)) and the training preset
+(RandomResizedCrop(224), RandomHorizontalFlip()), three pipelines, each a real DataLoader
+with worker processes over the same images in the same order:
+
+* ``seed``: PIL per sample in the workers (the torchvision transforms, ToTensor,
+  Normalize), ``default_collate``, then ``.to(device)``;
+* ``tv2``: torchvision.transforms.v2 per sample on uint8 tensors in the workers, then
+  ``.to(device)``;
+* ``gpuprep``: :func:`gpuprep.collate_ragged` in the workers (one copy per image, uint8),
+  one copy of the batch to the device, the geometry :class:`gpuprep.Preprocess` there.
+
+Each epoch is timed on the wall clock (the device synchronized at the end) and in CPU time
+of the main process and its workers together: images/s and host CPU milliseconds per image.
+``gpuprep-bench`` runs it (``--images DIR`` for real photos).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+import gpuprep
+
+__all__ = ["find_images", "geometry_benchmark", "load_photos", "synthetic_photos"]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif")
+
+
+def find_images(folder: str, limit: int) -> list[str]:
+    """Up to ``limit`` image files under ``folder``, recursively, in sorted order (an
+    ImageFolder layout works).
+
+    Raises:
+        FileNotFoundError: ``folder`` is not a directory.
+        ValueError: no image files under it.
+    """
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"--images {folder!r}: no such directory.")
+    found: list[str] = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            if name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith("."):
+                found.append(os.path.join(root, name))
+                if len(found) >= limit:
+                    return found
+    if not found:
+        raise ValueError(
+            f"--images {folder!r}: found no image files ({', '.join(IMAGE_SUFFIXES)}) in it or "
+            f"below it."
+        )
+    return found
+
+
+def load_photos(folder: str, limit: int) -> list[np.ndarray]:
+    """Up to ``limit`` photos from ``folder`` as RGB uint8 (H, W, 3) arrays, real sizes kept.
+    Files Pillow cannot read are skipped; none readable raises ValueError."""
+    from PIL import Image
+
+    arrays = []
+    for path in find_images(folder, limit):
+        try:
+            with Image.open(path) as im:
+                arrays.append(np.array(im.convert("RGB")))
+        except OSError:
+            continue
+    if not arrays:
+        raise ValueError(f"--images {folder!r}: none of its image files could be read.")
+    return arrays
+
+
+def synthetic_photos(n: int, seed: int = 0) -> list[np.ndarray]:
+    """``n`` uint8 RGB images with sides drawn uniformly from 300 to 600 pixels, as in a
+    photo collection: different sizes and aspect ratios."""
+    rng = np.random.default_rng(seed)
+    return [
+        rng.integers(
+            0, 256, (int(rng.integers(300, 601)), int(rng.integers(300, 601)), 3), dtype=np.uint8
+        )
+        for _ in range(n)
+    ]
+
+
+class _Photos(torch.utils.data.Dataset):
+    """The images, handed out as PIL images, CHW tensors or arrays, through a transform."""
+
+    def __init__(self, images: Sequence[np.ndarray], kind: str, transform: Any = None) -> None:
+        self.images, self.kind, self.transform = images, kind, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[Any, int]:
+        a = self.images[i]
+        if self.kind == "pil":
+            from PIL import Image
+
+            return self.transform(Image.fromarray(a)), i
+        if self.kind == "tensor":
+            return self.transform(torch.from_numpy(a).permute(2, 0, 1)), i
+        return a, i
+
+
+def _per_sample(preset: str, kind: str) -> Any:
+    from torchvision import transforms as T
+    from torchvision.transforms import v2
+
+    mean, std = list(gpuprep.IMAGENET_MEAN), list(gpuprep.IMAGENET_STD)
+    if kind == "pil":
+        geo = (
+            [T.Resize(256), T.CenterCrop(224)]
+            if preset == "eval"
+            else [T.RandomResizedCrop(224), T.RandomHorizontalFlip()]
+        )
+        return T.Compose([*geo, T.ToTensor(), T.Normalize(mean, std)])
+    geo2 = (
+        [v2.Resize(256, antialias=True), v2.CenterCrop(224)]
+        if preset == "eval"
+        else [v2.RandomResizedCrop(224, antialias=True), v2.RandomHorizontalFlip()]
+    )
+    return v2.Compose([*geo2, v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+
+
+def _gpuprep_layer(preset: str) -> gpuprep.Preprocess:
+    if preset == "eval":
+        return gpuprep.Preprocess(geometry=(gpuprep.Resize(256), gpuprep.CenterCrop(224)))
+    return gpuprep.Preprocess(
+        geometry=(gpuprep.RandomResizedCrop(224), gpuprep.RandomHorizontalFlip())
+    )
+
+
+def _loaders(
+    images: Sequence[np.ndarray], preset: str, device: torch.device, batch: int, workers: int
+) -> dict[str, Callable[[], Any]]:
+    """Per pipeline, a function that makes one epoch's iterable of device batches."""
+    pin = device.type == "cuda"
+
+    def torch_loader(kind: str) -> Callable[[], Any]:
+        ds = _Photos(images, kind, _per_sample(preset, kind))
+
+        def epoch():
+            dl = torch.utils.data.DataLoader(ds, batch, num_workers=workers, pin_memory=pin)
+            return ((x.to(device, non_blocking=True), y) for x, y in dl)
+
+        return epoch
+
+    layer = _gpuprep_layer(preset)
+    raw = _Photos(images, "array")
+
+    def gpuprep_epoch():
+        return gpuprep.DataLoader(raw, batch, num_workers=workers, device=device, preprocess=layer)
+
+    return {
+        f"seed {preset}": torch_loader("pil"),
+        f"tv2 {preset}": torch_loader("tensor"),
+        f"gpuprep {preset}": gpuprep_epoch,
+    }
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the epoch's workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _time_epoch(make: Callable[[], Any], device: torch.device) -> tuple[float, float, int, Any]:
+    """Wall seconds, CPU seconds and images of one epoch, and its first batch."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    cpu0, t0 = _cpu_seconds(), time.perf_counter()
+    n, first = 0, None
+    for x, _ in make():  # workers start and are joined within the epoch
+        if first is None:
+            first = x
+        n += int(x.shape[0])
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - t0, _cpu_seconds() - cpu0, n, first
+
+
+def geometry_benchmark(
+    images: Sequence[np.ndarray],
+    devices: Sequence[torch.device],
+    *,
+    batch: int = 64,
+    workers: int = 2,
+    epochs: int = 3,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Time every pipeline for both presets on every device, epochs alternating between
+    pipelines; one row per (preset, pipeline, device) with medians."""
+    rows: list[dict[str, Any]] = []
+    for device in devices:
+        for preset in ("eval", "train"):
+            loaders = _loaders(images, preset, device, batch, workers)
+            timings: dict[str, list[tuple[float, float]]] = {k: [] for k in loaders}
+            firsts: dict[str, Any] = {}
+            for rnd in range(epochs + 1):  # the first epoch warms up and is not counted
+                names = list(loaders)
+                names = names[rnd % len(names) :] + names[: rnd % len(names)]
+                for name in names:
+                    wall, cpu, n, first = _time_epoch(loaders[name], device)
+                    if n != len(images):
+                        raise RuntimeError(f"{name} returned {n} images, not {len(images)}")
+                    if rnd == 0:
+                        firsts[name] = first.detach().float().cpu()
+                    else:
+                        timings[name].append((wall, cpu))
+                if progress:
+                    progress(f"{device} {preset}: epoch {rnd + 1}/{epochs + 1}")
+            ref = firsts[f"tv2 {preset}"]
+            for name, t in timings.items():
+                wall = float(np.median([w for w, _ in t]))
+                cpu = float(np.median([c for _, c in t]))
+                err = float((firsts[name] - ref).abs().max()) if preset == "eval" else None
+                rows.append(
+                    {
+                        "preset": preset,
+                        "pipeline": name,
+                        "device": str(device),
+                        "images": len(images),
+                        "images_per_s": len(images) / wall,
+                        "s_per_epoch": wall,
+                        "s_all": [w for w, _ in t],
+                        "host_cpu_ms_per_image": 1e3 * cpu / len(images),
+                        "max_abs_err_vs_tv2": err,
+                    }
+                )
+    for r in rows:
+        base = next(
+            q
+            for q in rows
+            if q["preset"] == r["preset"]
+            and q["device"] == r["device"]
+            and q["pipeline"].startswith("seed")
+        )
+        r["speedup_vs_seed"] = r["images_per_s"] / base["images_per_s"]
+    return rows
+
+
+def format_geometry_table(rows: Sequence[dict[str, Any]]) -> str:
+    head = (
+        f"{'pipeline':<16}{'device':<8}{'images/s':>10}{'vs seed':>9}{'host CPU ms/img':>17}"
+        f"{'max err vs tv2':>16}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        err = "-" if r["max_abs_err_vs_tv2"] is None else f"{r['max_abs_err_vs_tv2']:.1e}"
+        lines.append(
+            f"{r['pipeline']:<16}{r['device']:<8}{r['images_per_s']:>10.0f}"
+            f"{r['speedup_vs_seed']:>8.2f}x{r['host_cpu_ms_per_image']:>17.2f}{err:>16}"
+        )
+    return "\n".join(lines)
