@@ -167,26 +167,16 @@ def test_ragged_batch_already_on_cuda_through_device_loader():
 
 
 def test_bench_geometry_rows_on_cuda(tmp_path):
+    import json
+
     from gpuprep import bench
 
     out = tmp_path / "g.json"
-    rc = bench.main(
-        [
-            "--device",
-            "cuda",
-            "--batch",
-            "8",
-            "--repeats",
-            "2",
-            "--warmup",
-            "1",
-            "--geometry-only",
-            "--json",
-            str(out),
-        ]
-    )
+    args = ["--device", "cuda", "--geometry-only", "--geometry-batch", "8", "--limit", "32"]
+    rc = bench.main([*args, "--epochs", "1", "--workers", "2", "--json", str(out)])
     assert rc == 0
-    import json
-
     rows = json.loads(out.read_text())["geometry_rows"]
-    assert {r["pipeline"] for r in rows} >= {"gpuprep eval", "gpuprep train"}
+    assert {r["pipeline"] for r in rows} == {
+        f"{p} {s}" for p in ("seed", "tv2", "gpuprep") for s in ("eval", "train")
+    }
+    assert all(r["device"].startswith("cuda") for r in rows)
