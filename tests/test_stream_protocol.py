@@ -197,3 +197,33 @@ def test_an_error_in_a_reference_cycle_keeps_no_batch_alive(fake_cuda, side_stre
         assert [r() for r in alive] == [None] * 6, "a handed-out batch waits for the collector"
     finally:
         gc.enable()
+
+
+@pytest.mark.filterwarnings("ignore::gpuprep.transfer.PageableMemoryWarning")
+def test_ragged_batches_take_the_side_stream_path(fake_cuda, monkeypatch):
+    """A RaggedBatch is copied and resampled on the side stream like any batch, and one
+    already on the GPU is recorded there (its data and its shapes) before it is read."""
+    log, side, _ = fake_cuda
+    rng = np.random.default_rng(0)
+    batches = [
+        (
+            gpuprep.collate_ragged(
+                [rng.integers(0, 256, (9 + k, 12 - k, 3), dtype=np.uint8) for k in range(3)]
+            ),
+            j,
+        )
+        for j in range(3)
+    ]
+    pre = gpuprep.Preprocess(geometry=(gpuprep.Resize(8), gpuprep.CenterCrop(6)))
+    dl = DeviceLoader(batches, device="cpu", preprocess=pre, prefetch=2)
+    dl._stream = side
+    got = list(dl)
+    assert [j for _, j in got] == [0, 1, 2]
+    for (y, _), (b, _) in zip(got, batches, strict=True):
+        torch.testing.assert_close(y, pre(b), rtol=0, atol=0)
+    assert sum(1 for e in log if e[0] == "wait_event") == 3
+    recorded = []
+    monkeypatch.setattr(gpuprep.RaggedBatch, "is_cuda", property(lambda self: True))
+    monkeypatch.setattr(torch.Tensor, "record_stream", lambda self, s: recorded.append(s.name))
+    assert len(list(dl)) == 3
+    assert recorded.count("side") == 6  # data and shapes of each batch
