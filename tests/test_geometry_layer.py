@@ -142,6 +142,7 @@ def test_augment_runs_after_the_geometry_on_the_unit_image():
         torch.testing.assert_close(y[i], TVF.normalize(x, MEAN, STD), rtol=0, atol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit is deprecated
 def test_module_casts_copies_and_scripting():
     imgs = [photo(i, h, w) for i, (h, w) in enumerate(SIZES[:3])]
     b = gpuprep.collate_ragged(imgs)
