@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The GPU check, one call on a fresh machine with an NVIDIA GPU, inside 5 minutes:
+# The GPU check, one call on a fresh machine with an NVIDIA GPU, inside 6 minutes:
 #   1. kornia from .whl/ (see benchmarks/README.md), the GPU, driver and versions;
 #   2. every test that needs CUDA (pytest -m cuda), with a per-test timeout and junit XML;
 #   3. each failure rerun alone with CUDA_LAUNCH_BLOCKING=1 (a clean context, exact errors);
-#   4. the CUDA benchmark rows and the GPU targets (gpuprep-bench --device cuda);
+#   4. the CUDA benchmark rows and the GPU targets (gpuprep-bench --device cuda), and the
+#      geometry presets from variable-size images;
 #   5. a one-screen summary, printed last.
 # Everything goes to $OUT (or ./gpu_check_out): summary.txt, tests.log, junit.xml, rerun.log,
 # bench.log, bench.json, bench.png. Without CUDA every CUDA part is skipped, and says so.
@@ -15,9 +16,9 @@ cd "$(dirname "$0")/.."
 OUT_DIR="${OUT:-$PWD/gpu_check_out}"
 mkdir -p "$OUT_DIR"
 START=$SECONDS
-TESTS_BUDGET=${TESTS_BUDGET:-170}   # seconds for the CUDA tests
-RERUN_BUDGET=${RERUN_BUDGET:-60}    # seconds for the reruns, all together
-BENCH_BUDGET=${BENCH_BUDGET:-60}    # seconds for the benchmark
+TESTS_BUDGET=${TESTS_BUDGET:-150}   # seconds for the CUDA tests
+RERUN_BUDGET=${RERUN_BUDGET:-45}    # seconds for the reruns, all together
+BENCH_BUDGET=${BENCH_BUDGET:-120}   # seconds for the benchmark
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD:${PYTHONPATH:-}"
 
 # --- 1. kornia, then what this machine is ------------------------------------------------
@@ -149,6 +150,15 @@ if bench_rc == 0 and os.path.exists(bench):
     for dev, targets in d.get("cuda_targets", {}).items():
         for name, got, need in targets:
             print(f"{dev} {name:<44}{got:>7.2f} (>= {need:g}) {'ok' if got >= need else 'SHORT'}")
+    if d.get("geometry_rows"):
+        print(f"geometry: {d['geometry']['source']}, batch {d['geometry']['batch']}, "
+              f"{d['geometry']['workers']} workers")
+        for r in d["geometry_rows"]:
+            print(f"  {r['pipeline']:<16}{r['device']:<8}{r['images_per_s']:>8.0f} images/s"
+                  f"{r['speedup_vs_seed']:>7.2f}x  host CPU {r['host_cpu_ms_per_image']:.2f} ms/img")
+        for r in d.get("geometry_layer_rows", []):
+            print(f"  layer {r['preset']:<6}{r['device']:<8}{r['ms_per_batch']:>7.2f} ms/batch "
+                  f"{r['images_per_s']:>8.0f} images/s {r['GBps']:>6.1f} GB/s")
 else:
     lines = open(os.path.join(out, "bench.log")).read().strip().splitlines()
     print(f"benchmark: exit {bench_rc}" + (f": {lines[-1]}" if lines else ""))

@@ -651,6 +651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         print(format_table(rows))
     geometry_rows: list[dict[str, Any]] = []
+    layer_rows: list[dict[str, Any]] = []
     geometry_source = None
     if geometry:
         if photos is None:
@@ -673,6 +674,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True),
         )
         print(bench_geometry.format_geometry_table(geometry_rows))
+        layer_rows = bench_geometry.layer_timing(
+            photos, devices, batch=args.geometry_batch, repeats=args.repeats
+        )
+        print("\ngeometry Preprocess alone, on a RaggedBatch already on the device:")
+        for r in layer_rows:
+            print(
+                f"  {r['preset']:<6}{r['device']:<8}{r['ms_per_batch']:>8.2f} ms/batch of "
+                f"{r['batch']}  {r['images_per_s']:>9.0f} images/s  {r['GBps']:>7.1f} GB/s "
+                f"(boxes read once, float32 output written once)"
+            )
     targets = {}
     for dev_name, comp in components.items():
         targets[dev_name] = cuda_targets(rows, floors[dev_name], comp)
@@ -720,6 +731,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "epochs": args.epochs,
                     },
                     "geometry_rows": geometry_rows,
+                    "geometry_layer_rows": layer_rows,
                 },
                 fh,
                 indent=2,
