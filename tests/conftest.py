@@ -19,6 +19,19 @@ def pytest_collection_modifyitems(config, items):
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
 
 
+@pytest.fixture(autouse=True)
+def _no_cuda_garbage_before_forking(request):
+    """CUDA tests start with no collectable garbage. A DataLoader worker forked while a
+    reference cycle holds CUDA memory (an earlier test's caught exception, say) may collect
+    it and free that memory in the child, which aborts the worker; gpuprep leaves no such
+    cycle of its own (tests/test_stream_protocol.py checks that without a GPU)."""
+    if CUDA and "cuda" in request.keywords:
+        import gc
+
+        gc.collect()
+    yield
+
+
 @pytest.fixture(params=DEVICES)
 def device(request) -> str:
     return request.param
