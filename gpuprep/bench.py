@@ -573,7 +573,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="real photos under DIR (recursively, real sizes) for the geometry presets only",
     )
     ap.add_argument(
-        "--limit", type=int, default=None, help="photos to read (default 4 geometry batches)"
+        "--limit",
+        type=int,
+        default=None,
+        help="images per geometry epoch, photos read (default 8 geometry batches)",
     )
     ap.add_argument("--geometry-batch", type=int, default=64, help="geometry batch (default 64)")
     ap.add_argument(
@@ -593,7 +596,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     n, (h, w), c = args.batch, args.size, args.channels
     if c != 3:
         ap.error("the comparison uses ImageNet statistics: --channels must be 3")
-    limit = args.limit if args.limit is not None else 4 * args.geometry_batch
+    # Every epoch starts its workers, as an epoch without persistent_workers does: enough
+    # batches that this start is not most of the epoch.
+    limit = args.limit if args.limit is not None else 8 * args.geometry_batch
     if limit < 1 or args.geometry_batch < 1 or args.epochs < 1 or args.workers < 0:
         ap.error("--limit, --geometry-batch and --epochs must be >= 1, --workers >= 0")
     photos = None

@@ -19,17 +19,26 @@ def pytest_collection_modifyitems(config, items):
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
 
 
-@pytest.fixture(autouse=True)
-def _no_cuda_garbage_before_forking(request):
-    """CUDA tests start with no collectable garbage. A DataLoader worker forked while a
-    reference cycle holds CUDA memory (an earlier test's caught exception, say) may collect
-    it and free that memory in the child, which aborts the worker; gpuprep leaves no such
-    cycle of its own (tests/test_stream_protocol.py checks that without a GPU)."""
-    if CUDA and "cuda" in request.keywords:
-        import gc
+def _collect_before_fork() -> None:
+    """No collectable garbage when a process forks (DataLoader workers), once per burst of
+    forks. A worker forked while a reference cycle holds CUDA memory (an earlier test's
+    caught exception, say) may collect that cycle and free the memory in the child, which
+    aborts the worker. gpuprep leaves no such cycle of its own (tests/test_stream_protocol.py
+    checks that without a GPU); this keeps one test's garbage out of another's workers."""
+    import gc
+    import time
 
+    now = time.monotonic()
+    if now - _LAST_COLLECT[0] > 1.0:  # one loader's workers fork within milliseconds
         gc.collect()
-    yield
+        _LAST_COLLECT[0] = time.monotonic()
+
+
+_LAST_COLLECT = [0.0]
+if CUDA:
+    import os
+
+    os.register_at_fork(before=_collect_before_fork)
 
 
 @pytest.fixture(params=DEVICES)
