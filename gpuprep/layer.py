@@ -85,7 +85,8 @@ class Preprocess(nn.Module):
         self.channels_last = bool(channels_last)
         self.layout = F.check_layout(layout)
         self.augment = augment
-        self.geometry = Geometry(geometry) if geometry is not None and len(geometry) else None
+        plan = None if geometry is None else Geometry(geometry)
+        self.geometry = plan if plan is not None and len(plan) else None
         # CPU outputs are large and fresh memory costs page faults: reuse an output once its
         # caller has let go of it. Devices have caching allocators of their own.
         self._outputs = BufferPool(capacity=2)

@@ -214,3 +214,12 @@ def test_device_loader_moves_a_ragged_batch():
     bare = [gpuprep.collate_ragged([photo(i, h, w) for i, (h, w) in enumerate(SIZES[:2])])]
     (y,) = list(gpuprep.DeviceLoader(bare, device="cpu", preprocess=eval_pre()))
     assert y.shape == (2, 3, 32, 32)
+
+
+def test_geometry_argument_forms():
+    one = gpuprep.Preprocess(geometry=CenterCrop(8))  # a single operation
+    assert len(one.geometry) == 1
+    assert gpuprep.Preprocess(geometry=()).geometry is None
+    assert gpuprep.Preprocess(geometry=[]).geometry is None
+    with pytest.raises(TypeError, match="sequence of gpuprep geometry operations"):
+        gpuprep.Preprocess(geometry="Resize(8)")
