@@ -24,7 +24,7 @@ from torch.utils.data._utils.collate import default_collate_fn_map
 from .buffers import BufferPool, _nbytes, shared_empty
 from .pil import as_arrays, is_pil_image
 
-__all__ = ["collate", "collate_fn_map", "is_image", "stack_arrays", "torch_dtype"]
+__all__ = ["check_sample", "collate", "collate_fn_map", "is_image", "stack_arrays", "torch_dtype"]
 
 # NumPy kinds that have no meaning as pixels: object, strings, void, complex, datetimes.
 _REJECTED_KINDS = {
@@ -65,13 +65,7 @@ def _check_arrays(arrays: Sequence[Any]) -> tuple[tuple[int, ...], np.dtype]:
             f"dtype {first.dtype}."
         )
     for i, a in enumerate(arrays):
-        if not isinstance(a, np.ndarray):
-            raise TypeError(f"Expected sample {i} to be a numpy.ndarray. Got {type(a).__name__}.")
-        if a.dtype.newbyteorder("=") != dtype:
-            raise TypeError(
-                f"Expected every sample to have dtype {dtype} like sample 0. "
-                f"Got sample {i} of dtype {a.dtype}."
-            )
+        check_sample(a, i, dtype)
         if a.shape != shape:
             raise ValueError(
                 f"Expected every sample to have shape {shape} like sample 0. "
@@ -80,6 +74,17 @@ def _check_arrays(arrays: Sequence[Any]) -> tuple[tuple[int, ...], np.dtype]:
                 f"(e.g. gpuprep.Resize(256), gpuprep.CenterCrop(224))."
             )
     return shape, dtype
+
+
+def check_sample(a: Any, i: int, dtype: np.dtype) -> None:
+    """Sample ``i`` is a NumPy array of ``dtype`` (sample 0's, in native byte order)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"Expected sample {i} to be a numpy.ndarray. Got {type(a).__name__}.")
+    if a.dtype.newbyteorder("=") != dtype:
+        raise TypeError(
+            f"Expected every sample to have dtype {dtype} like sample 0. "
+            f"Got sample {i} of dtype {a.dtype}."
+        )
 
 
 def _new_batch(shape: tuple, dtype: torch.dtype) -> Tensor:

@@ -19,10 +19,10 @@ from torch.utils.data import get_worker_info
 from torch.utils.data._utils.collate import collate as _collate_nested
 
 from .buffers import BufferPool, shared_empty
-from .host import _REJECTED_KINDS, collate_fn_map, torch_dtype
+from .host import _REJECTED_KINDS, check_sample, collate_fn_map, stack_arrays, torch_dtype
 from .pil import as_arrays, is_pil_image
 
-__all__ = ["RaggedBatch", "collate_ragged", "pack_arrays"]
+__all__ = ["RaggedBatch", "collate_ragged"]
 
 # Main-process batches differ in size from one batch to the next: buffers are kept in size
 # classes, so that one of them serves every batch whose size falls in its class.
@@ -261,20 +261,11 @@ def collate_ragged(samples: Sequence[Any]) -> Any:
     return _collate_nested(samples, collate_fn_map=_ragged_fn_map())
 
 
-def pack_arrays(
-    arrays: Sequence[Any], *, alloc: Callable[[tuple, torch.dtype], Tensor] | None = None
-) -> RaggedBatch:
-    """:meth:`RaggedBatch.from_arrays`, as a function."""
-    return RaggedBatch.from_arrays(arrays, alloc=alloc)
-
-
 def _collate_leaf(batch: Sequence[Any], *, collate_fn_map: Any = None) -> Any:
     arrays = as_arrays(batch)
     first = arrays[0]
     if isinstance(first, np.ndarray) and first.ndim in (2, 3):
         return RaggedBatch.from_arrays(arrays)
-    from .host import stack_arrays
-
     return stack_arrays(arrays)
 
 
@@ -297,10 +288,9 @@ def _new_flat(shape: tuple, dtype: torch.dtype) -> Tensor:
 def _check_arrays(arrays: Sequence[Any]) -> tuple[list[tuple[int, int, int]], int, np.dtype]:
     if len(arrays) == 0:
         raise ValueError("Expected a non-empty batch of images. Got an empty batch.")
-    for i, a in enumerate(arrays):
-        if not isinstance(a, np.ndarray):
-            raise TypeError(f"Expected sample {i} to be a numpy.ndarray. Got {type(a).__name__}.")
     first = arrays[0]
+    if not isinstance(first, np.ndarray):
+        raise TypeError(f"Expected sample 0 to be a numpy.ndarray. Got {type(first).__name__}.")
     dtype = first.dtype.newbyteorder("=")
     if dtype.kind in _REJECTED_KINDS or dtype.kind == "b":
         kind = _REJECTED_KINDS.get(dtype.kind, "bool")
@@ -316,11 +306,7 @@ def _check_arrays(arrays: Sequence[Any]) -> tuple[list[tuple[int, int, int]], in
     channels = first.shape[2] if ndim == 3 else 1
     host = []
     for i, a in enumerate(arrays):
-        if a.dtype.newbyteorder("=") != dtype:
-            raise TypeError(
-                f"Expected every sample to have dtype {dtype} like sample 0. "
-                f"Got sample {i} of dtype {a.dtype}."
-            )
+        check_sample(a, i, dtype)
         if a.ndim != ndim:
             raise ValueError(
                 f"Expected every sample to be {'(H, W, C)' if ndim == 3 else '(H, W)'} like "
