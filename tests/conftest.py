@@ -20,25 +20,34 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
 
 
 def _collect_before_fork() -> None:
-    """No collectable garbage when a process forks (DataLoader workers), once per burst of
-    forks. A worker forked while a reference cycle holds CUDA memory (an earlier test's
+    """No collectable garbage when a process forks (DataLoader workers): collected before a
+    test's first fork, and again if a test forks more than a second after the last
+    collection. A worker forked while a reference cycle holds CUDA memory (an earlier test's
     caught exception, say) may collect that cycle and free the memory in the child, which
     aborts the worker. gpuprep leaves no such cycle of its own (tests/test_stream_protocol.py
-    checks that without a GPU); this keeps one test's garbage out of another's workers."""
+    checks that without a GPU); this keeps one test's garbage out of another's workers.
+    A full collection costs about 0.2 s, so it is not made before every fork."""
     import gc
     import time
 
     now = time.monotonic()
-    if now - _LAST_COLLECT[0] > 1.0:  # one loader's workers fork within milliseconds
+    if _STATE["fresh_test"] or now - _STATE["collected_at"] > 1.0:
         gc.collect()
-        _LAST_COLLECT[0] = time.monotonic()
+        _STATE["fresh_test"] = False
+        _STATE["collected_at"] = time.monotonic()
 
 
-_LAST_COLLECT = [0.0]
+_STATE = {"fresh_test": True, "collected_at": 0.0}
 if CUDA:
     import os
 
     os.register_at_fork(before=_collect_before_fork)
+
+
+@pytest.fixture(autouse=True)
+def _new_test_collects_before_its_first_fork():
+    _STATE["fresh_test"] = True
+    yield
 
 
 @pytest.fixture(params=DEVICES)
