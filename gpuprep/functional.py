@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from . import backends
+
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -275,6 +277,7 @@ def normalize(
     dtype: torch.dtype = torch.float32,
     channels_last: bool = False,
     out: Tensor | None = None,
+    backend: str = "auto",
 ) -> Tensor:
     """Cast, permute and normalize an image batch in one go.
 
@@ -287,6 +290,9 @@ def normalize(
         channels_last: return ``torch.channels_last`` memory format.
         out: optional (N, C, H, W) tensor of ``dtype`` in the requested memory format
             to write into (not while gradients are recorded).
+        backend: ``"auto"`` (the Triton kernel for a CUDA batch where Triton imports, the
+            torch path otherwise), ``"triton"`` (the kernel, or RuntimeError saying why it
+            cannot run) or ``"torch"``. See :mod:`gpuprep.backends`.
 
     Returns:
         ``(x / max - mean) / std`` as (N, C, H, W) of ``dtype`` on x's device.
@@ -304,7 +310,9 @@ def normalize(
     check_channels(int(xv.shape[1]), mean.numel(), x.shape)
     check_channels(int(xv.shape[1]), std.numel(), x.shape)
     scale, bias = affine(mean, std, max_value(x.dtype), x.device)
-    return normalize_with(xv, scale, bias, dtype=dtype, channels_last=channels_last, out=out)
+    return normalize_with(
+        xv, scale, bias, dtype=dtype, channels_last=channels_last, out=out, backend=backend
+    )
 
 
 def normalize_with(
@@ -315,24 +323,28 @@ def normalize_with(
     dtype: torch.dtype = torch.float32,
     channels_last: bool = False,
     out: Tensor | None = None,
+    backend: str = "auto",
 ) -> Tensor:
     """The kernel behind :func:`normalize`: ``xv * scale + bias`` in float32, cast once.
 
     Args:
         xv: an (N, C, H, W) view of a checked batch (:func:`to_nchw`), any strides.
         scale, bias: float32 (1, C, 1, 1) or (1, 1, 1, 1) on xv's device (:func:`affine`).
-        dtype, channels_last, out: as in :func:`normalize`.
+        dtype, channels_last, out, backend: as in :func:`normalize`.
 
     While gradients are recorded (a float input that requires grad, learnable statistics)
     or while a compiler or exporter traces, this is one differentiable expression and
-    ``out`` is refused; otherwise a kernel that writes straight into the output.
+    ``out`` is refused; otherwise a kernel that writes straight into the output: the Triton
+    kernel or torch's.
     """
     check_output_dtype(dtype)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     grad = torch.is_grad_enabled() and (
         xv.requires_grad or scale.requires_grad or bias.requires_grad
     )
-    if grad or _is_tracing():
+    traced = _is_tracing()
+    path = backends.select(backend, xv.device, traced=traced, grad=grad)
+    if grad or traced:
         if out is not None and grad:
             raise RuntimeError(
                 "Expected out=None while gradients are recorded: a result written into "
@@ -349,7 +361,9 @@ def normalize_with(
         _check_out(out, shape, dtype, xv.device, fmt)
     if out.numel() == 0:
         return out
-    if xv.device.type == "cpu":
+    if path == "triton":
+        backends.normalize(xv, scale, bias, out)
+    elif xv.device.type == "cpu":
         _normalize_cpu(xv, scale, bias, out)
     else:
         _normalize_device(xv, scale, bias, out)
@@ -549,6 +563,7 @@ def crop_resize_normalize(
     layout: str = "NHWC",
     antialias: bool = True,
     interpolation: str = "bilinear",
+    backend: str = "auto",
 ) -> Tensor:
     """Per sample: cut a box, resize it, take a window, flip it, normalize; one batch out.
 
@@ -573,6 +588,11 @@ def crop_resize_normalize(
         mean, std, dtype, channels_last, layout: as in :func:`normalize`.
         antialias, interpolation: as in ``torchvision.transforms.v2.functional.resize``
             (bilinear, bicubic, nearest, nearest-exact).
+        backend: ``"auto"``: on a CUDA device where Triton imports, bilinear resampling
+            runs as one Triton kernel (resample, normalize, layout and dtype in one pass,
+            one launch per batch); everything else takes the torch path. ``"triton"``: the
+            kernel, or RuntimeError saying why it cannot run. ``"torch"``: the reference
+            path (per group of samples: crop, ``F.interpolate``, window, flip, normalize).
 
     Returns:
         (N, C, h, w) of ``dtype`` on x's device.
@@ -589,9 +609,11 @@ def crop_resize_normalize(
         >>> y.shape
         torch.Size([2, 3, 2, 2])
     """
-    from .geometry import GeometryParams, _size_pair, check_params
+    from .geometry import GeometryParams, _size_pair, check_interpolation, check_params
     from .resample import batch_sizes, crop_resize
 
+    backends.check_backend(backend)
+    mode = check_interpolation(interpolation)
     sizes, channels = batch_sizes(x, layout)
     n = len(sizes)
     out_size = _size_pair(size, "size")
@@ -605,6 +627,21 @@ def crop_resize_normalize(
     if flip is None:
         flip = torch.zeros(n, dtype=torch.bool)
     params = check_params(GeometryParams(boxes, resized, offsets, flip, out_size), sizes)
-    res = crop_resize(x, params, interpolation=interpolation, antialias=antialias, layout=layout)
-    scale, bias = affine(m, s, max_value(x.dtype), res.device)
-    return normalize_with(res, scale, bias, dtype=dtype, channels_last=channels_last)
+    scale, bias = affine(m, s, max_value(x.dtype), x.device)
+    grad = torch.is_grad_enabled() and isinstance(x, Tensor) and x.requires_grad
+    path = backends.select(backend, x.device, interpolation=mode, traced=_is_tracing(), grad=grad)
+    if path == "triton":
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        out = torch.empty((n, channels, *out_size), dtype=dtype, device=x.device, memory_format=fmt)
+        return backends.crop_resize_normalize(
+            x, params, scale, bias, out, antialias=antialias, layout=layout
+        )
+    res = crop_resize(x, params, interpolation=mode, antialias=antialias, layout=layout)
+    return normalize_with(
+        res,
+        scale,
+        bias,
+        dtype=dtype,
+        channels_last=channels_last,
+        backend="torch" if backend == "torch" else "auto",
+    )

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from . import backends
 from . import functional as F
 from .buffers import BufferPool
 from .geometry import Geometry, GeometryParams, check_params
@@ -44,6 +45,12 @@ class Preprocess(nn.Module):
             pass (at most one Resize or RandomResizedCrop). Random parameters are drawn
             independently for every sample, on the host; :meth:`sample` returns them and
             ``pre(x, params=...)`` applies given ones.
+        backend: ``"auto"`` (default): on a CUDA device where Triton imports, the Triton
+            kernels (the plain path in one launch; a bilinear geometry as one launch that
+            resamples, normalizes and writes the output); the torch path elsewhere, for
+            other interpolations, and while gradients are recorded or a compiler traces.
+            ``"triton"``: the kernels, or RuntimeError saying why they cannot run.
+            ``"torch"``: the reference path. See :mod:`gpuprep.backends`.
 
     Shape:
         - Input: (N, H, W, C) or (N, H, W) for NHWC; (N, C, H, W) for NCHW. uint8, uint16 or
@@ -76,8 +83,10 @@ class Preprocess(nn.Module):
         layout: str = "NHWC",
         augment: nn.Module | None = None,
         geometry: Any = None,
+        backend: str = "auto",
     ) -> None:
         super().__init__()
+        self.backend = backends.check_backend(backend)
         mean_t, std_t = F.check_stats(mean, std)
         self.register_buffer("mean", mean_t)
         self.register_buffer("std", std_t)
@@ -114,7 +123,9 @@ class Preprocess(nn.Module):
         """Augment (if any) and normalize an (N, C, H, W) view in its own dtype."""
         if self.augment is not None:
             # x / max as float32 (N, C, H, W), made where x is.
-            unit = F.normalize_with(xv, *self._affine(xv.device, xv.dtype, unit=True))
+            unit = F.normalize_with(
+                xv, *self._affine(xv.device, xv.dtype, unit=True), backend=self.backend
+            )
             xv = self.augment(unit)
             F.check_channels(int(xv.shape[1]), self.channels, xv.shape)
         return F.normalize_with(
@@ -123,6 +134,7 @@ class Preprocess(nn.Module):
             dtype=self.dtype,
             channels_last=self.channels_last,
             out=self._output_buffer(xv),
+            backend=self.backend,
         )
 
     @classmethod
@@ -182,12 +194,24 @@ class Preprocess(nn.Module):
         else:  # images of one size and nothing to resample: the plain path, no copy
             return self._finish(_dense_view(xb).permute(0, 3, 1, 2))
         geometry = self.geometry
+        interpolation = geometry.interpolation if geometry is not None else "bilinear"
+        antialias = geometry.antialias if geometry is not None else True
+        grad = torch.is_grad_enabled() and (
+            (isinstance(xb, Tensor) and xb.requires_grad)
+            or self.mean.requires_grad
+            or self.std.requires_grad
+        )
+        path = backends.select(
+            self.backend,
+            xb.device,
+            interpolation=interpolation,
+            traced=F._is_tracing(),
+            grad=grad,
+        )
+        if path == "triton":
+            return self._geometry_kernel(xb, params, channels, antialias)
         res = crop_resize(
-            xb,
-            params,
-            interpolation=geometry.interpolation if geometry is not None else "bilinear",
-            antialias=geometry.antialias if geometry is not None else True,
-            layout=self.layout,
+            xb, params, interpolation=interpolation, antialias=antialias, layout=self.layout
         )
         if self.augment is not None:
             res = res.mul_(1.0 / F.max_value(xb.dtype))  # the [0, 1] image
@@ -202,6 +226,44 @@ class Preprocess(nn.Module):
             dtype=self.dtype,
             channels_last=self.channels_last,
             out=self._output_buffer(res),
+            backend="torch" if self.backend == "torch" else "auto",
+        )
+
+    def _geometry_kernel(
+        self, xb: Any, params: GeometryParams, channels: int, antialias: bool
+    ) -> Tensor:
+        """The geometry in one Triton launch: straight to the normalized output, or (with
+        ``augment``) to the [0, 1] float32 image that augment takes."""
+        shape = (len(params), channels, *params.size)
+        device = xb.device
+        if self.augment is None:
+            fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+            out = torch.empty(shape, dtype=self.dtype, device=device, memory_format=fmt)
+            return backends.crop_resize_normalize(
+                xb,
+                params,
+                *self._affine(device, xb.dtype),
+                out,
+                antialias=antialias,
+                layout=self.layout,
+            )
+        unit = torch.empty(shape, dtype=torch.float32, device=device)
+        backends.crop_resize_normalize(
+            xb,
+            params,
+            *self._affine(device, xb.dtype, unit=True),
+            unit,
+            antialias=antialias,
+            layout=self.layout,
+        )
+        res = self.augment(unit)
+        F.check_channels(int(res.shape[1]), self.channels, res.shape)
+        return F.normalize_with(
+            res,
+            *self._affine(res.device, res.dtype),
+            dtype=self.dtype,
+            channels_last=self.channels_last,
+            backend=self.backend,
         )
 
     def inverse(self, y: Tensor, *, dtype: torch.dtype = torch.uint8) -> Tensor:
@@ -216,7 +278,9 @@ class Preprocess(nn.Module):
         """
         return F.denormalize_with(y, self.mean, self.std, dtype=dtype, layout=self.layout)
 
-    def _affine(self, device: torch.device, dtype: torch.dtype, unit: bool = False):
+    def _affine(
+        self, device: torch.device, dtype: torch.dtype, unit: bool = False
+    ) -> tuple[Tensor, Tensor]:
         """(scale, bias) for a batch of ``dtype`` on ``device``, from a per-device cache that
         is rebuilt when mean/std are replaced or changed in place."""
         max_val = F.max_value(dtype)
@@ -282,14 +346,16 @@ class Preprocess(nn.Module):
         super().__setstate__(state)
         self.__dict__.setdefault("_derived", {})
         self.__dict__.setdefault("_derived_from", ())
+        self.__dict__.setdefault("backend", "auto")
 
     def extra_repr(self) -> str:
         mean = [round(v, 4) for v in self.mean.flatten().tolist()]
         std = [round(v, 4) for v in self.std.flatten().tolist()]
         geometry = f", geometry={self.geometry!r}" if self.geometry is not None else ""
+        backend = f", backend={self.backend!r}" if self.backend != "auto" else ""
         return (
             f"mean={mean}, std={std}, dtype={self.dtype}, layout={self.layout!r}, "
-            f"channels_last={self.channels_last}{geometry}"
+            f"channels_last={self.channels_last}{geometry}{backend}"
         )
 
 

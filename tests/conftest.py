@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -39,8 +41,6 @@ def _collect_before_fork() -> None:
 
 _STATE = {"fresh_test": True, "collected_at": 0.0}
 if CUDA:
-    import os
-
     os.register_at_fork(before=_collect_before_fork)
 
 
@@ -98,3 +98,8 @@ def assert_matches_reference(y, x, mean, std, layout="NHWC", dtype=torch.float32
     torch.testing.assert_close(
         y.detach().cpu().to(torch.float64), ref, **tolerance(dtype, ref, mean, std)
     )
+
+
+# tests/kernels runs only when asked for: interpreted, in its own process
+# (tests/test_kernels_interpreted.py), or compiled on a GPU (benchmarks/gpu_check.sh).
+collect_ignore = [] if os.environ.get("GPUPREP_KERNEL_TESTS") == "1" else ["kernels"]

@@ -1,0 +1,351 @@
+"""The Triton kernels: one launch per batch, uint8 (or uint16, or float) in, normalized out.
+
+* :func:`normalize`: the plain path. Every program takes a block of pixels of one image,
+  reads them whole (all channels of a pixel are next to each other in NHWC input), computes
+  ``x * scale + bias`` in float32 and writes each channel's plane, in the output's dtype and
+  memory format.
+* :func:`resample_normalize`: the geometry path. Every program takes a block of output
+  pixels of one sample; per sample a row of a small int64 table says where its image starts,
+  its source box, resized size, output window and flip. Each output pixel is torchvision's
+  bilinear resize of the box (with the antialias filter when shrinking: the triangle widened
+  to the scale, over the box pixels torchvision reads, also those outside the window),
+  normalized and written once. No temporaries, float32 arithmetic, one rounding at the end.
+
+This module imports Triton; :mod:`gpuprep.backends` decides whether it is used and builds
+what the launchers take. Kernels compile on their first call for each set of constants
+(dtypes, channel count, antialias); with ``TRITON_INTERPRET=1`` set before Triton is
+imported they run on CPU tensors, which is how they are tested without a GPU. The kernels
+use only what Triton 3.x has long provided (loads and stores with masks, ``range`` loops
+with bounds known at run time), no autotuning (nothing is timed during a call, so a call
+can be captured in a CUDA graph).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+__all__ = ["INTERPRETED", "TABLE_COLUMNS", "normalize", "resample_normalize"]
+
+# Columns of the per-sample table of resample_normalize, int64 each.
+TABLE_COLUMNS = (
+    "offset",  # where the image starts in the source, in elements
+    "row_stride",  # elements from one source row to the next
+    "box_top",
+    "box_left",
+    "box_height",
+    "box_width",
+    "resized_height",
+    "resized_width",
+    "window_top",
+    "window_left",
+    "flip",
+)
+_NCOL = len(TABLE_COLUMNS)
+
+_PLAIN_BLOCK = 512  # pixels per program
+_GEOMETRY_BLOCK = 128
+
+
+@triton.jit
+def _round(y, out_ptr):
+    """float32 values in the output's dtype, rounded to nearest, ties to even, as torch's
+    cast rounds. bfloat16 is rounded on the bits (the upper half of the float32, plus
+    0x7FFF and the lowest kept bit) so that every Triton, interpreted too, rounds alike."""
+    ty = out_ptr.dtype.element_ty
+    if ty == tl.bfloat16:
+        bits = y.to(tl.uint32, bitcast=True)
+        bits = bits + 0x7FFF + ((bits >> 16) & 1)
+        return (bits >> 16).to(tl.uint16).to(tl.bfloat16, bitcast=True)
+    return y.to(ty)
+
+
+@triton.jit
+def _normalize_kernel(
+    x_ptr,
+    scale_ptr,
+    bias_ptr,
+    out_ptr,
+    C,
+    W,
+    HW,
+    sxn,
+    sxc,
+    sxh,
+    sxw,
+    son,
+    soc,
+    soh,
+    sow,
+    X_FLAT: tl.constexpr,
+    OUT_FLAT: tl.constexpr,
+    CP: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    n = tl.program_id(1).to(tl.int64)
+    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    pmask = p < HW
+    c = tl.arange(0, CP)
+    cmask = c < C
+    if X_FLAT:  # rows follow each other: pixel p is p steps of sxw from the first
+        xpix = p * sxw
+    else:
+        xpix = (p // W) * sxh + (p % W) * sxw
+    if OUT_FLAT:
+        opix = p * sow
+    else:
+        opix = (p // W) * soh + (p % W) * sow
+    mask = pmask[:, None] & cmask[None, :]
+    x = tl.load(x_ptr + n * sxn + xpix[:, None] + c[None, :] * sxc, mask=mask, other=0)
+    scale = tl.load(scale_ptr + c, mask=cmask, other=0.0)
+    bias = tl.load(bias_ptr + c, mask=cmask, other=0.0)
+    y = x.to(tl.float32) * scale[None, :] + bias[None, :]
+    tl.store(out_ptr + n * son + opix[:, None] + c[None, :] * soc, _round(y, out_ptr), mask=mask)
+
+
+@triton.jit
+def _resample_kernel(
+    src_ptr,
+    table_ptr,
+    scale_ptr,
+    bias_ptr,
+    out_ptr,
+    C,
+    OH,
+    OW,
+    stride_w,
+    stride_c,
+    son,
+    soc,
+    soh,
+    sow,
+    KH,
+    KW,
+    ANTIALIAS: tl.constexpr,
+    NCOL: tl.constexpr,
+    CP: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    n = tl.program_id(1).to(tl.int64)
+    row = table_ptr + n * NCOL
+    base = tl.load(row + 0)
+    row_stride = tl.load(row + 1)
+    box_t = tl.load(row + 2).to(tl.int32)
+    box_l = tl.load(row + 3).to(tl.int32)
+    box_h = tl.load(row + 4).to(tl.int32)
+    box_w = tl.load(row + 5).to(tl.int32)
+    res_h = tl.load(row + 6).to(tl.int32)
+    res_w = tl.load(row + 7).to(tl.int32)
+    win_t = tl.load(row + 8).to(tl.int32)
+    win_l = tl.load(row + 9).to(tl.int32)
+    flip = tl.load(row + 10)
+
+    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    pmask = p < OH * OW
+    oy = p // OW
+    ox = p % OW
+    # The output column ox shows column ox of the window, or column OW - 1 - ox when flipped;
+    # the window sits at (win_t, win_l) in the resized box.
+    ry = oy + win_t
+    rx = tl.where(flip != 0, OW - 1 - ox, ox) + win_l
+
+    # Source coordinates, as torchvision's resize (F.interpolate, align_corners=False)
+    # computes them: the scale is box / resized in float32, a pixel's centre maps to
+    # scale * (i + 0.5).
+    scale_y = box_h.to(tl.float32) / res_h.to(tl.float32)
+    scale_x = box_w.to(tl.float32) / res_w.to(tl.float32)
+    cy = scale_y * (ry.to(tl.float32) + 0.5)
+    cx = scale_x * (rx.to(tl.float32) + 0.5)
+    if ANTIALIAS:
+        # The triangle filter, widened by the scale when shrinking: taps from
+        # int(centre - support + 0.5) to int(centre + support + 0.5), cut at the box edges,
+        # weights 1 - |d| / support normalized to sum 1.
+        sup_y = tl.maximum(scale_y, 1.0)
+        sup_x = tl.maximum(scale_x, 1.0)
+        inv_y = 1.0 / sup_y
+        inv_x = 1.0 / sup_x
+        y0 = tl.maximum((cy - sup_y + 0.5).to(tl.int32), 0)
+        x0 = tl.maximum((cx - sup_x + 0.5).to(tl.int32), 0)
+        ny = tl.minimum((cy + sup_y + 0.5).to(tl.int32), box_h) - y0
+        nx = tl.minimum((cx + sup_x + 0.5).to(tl.int32), box_w) - x0
+        dy = (y0.to(tl.float32) - cy) + 0.5
+        dx = (x0.to(tl.float32) - cx) + 0.5
+        total_y = tl.zeros([BLOCK], dtype=tl.float32)
+        for k in range(0, KH):
+            w = tl.maximum(1.0 - tl.abs((dy + k) * inv_y), 0.0)
+            total_y += tl.where(k < ny, w, 0.0)
+        total_x = tl.zeros([BLOCK], dtype=tl.float32)
+        for k in range(0, KW):
+            w = tl.maximum(1.0 - tl.abs((dx + k) * inv_x), 0.0)
+            total_x += tl.where(k < nx, w, 0.0)
+        total = total_y * total_x
+        norm = tl.where(total > 0.0, 1.0 / tl.maximum(total, 1e-30), 0.0)  # 0: past the end
+    else:
+        # Two taps, the source coordinate clamped at 0 and the second tap at the last pixel.
+        sy = tl.maximum(cy - 0.5, 0.0)
+        sx = tl.maximum(cx - 0.5, 0.0)
+        y0 = sy.to(tl.int32)
+        x0 = sx.to(tl.int32)
+        ly = sy - y0.to(tl.float32)
+        lx = sx - x0.to(tl.float32)
+        ny = tl.zeros([BLOCK], dtype=tl.int32) + 2
+        nx = tl.zeros([BLOCK], dtype=tl.int32) + 2
+        norm = tl.zeros([BLOCK], dtype=tl.float32) + 1.0
+
+    c = tl.arange(0, CP)
+    cmask = c < C
+    coff = c[None, :] * stride_c
+    src = src_ptr + base
+    acc = tl.zeros([BLOCK, CP], dtype=tl.float32)
+    for ky in range(0, KH):
+        if ANTIALIAS:
+            wy = tl.maximum(1.0 - tl.abs((dy + ky) * inv_y), 0.0)
+            wy = tl.where((ky < ny) & pmask, wy, 0.0)
+        else:
+            wy = tl.where(ky == 0, 1.0 - ly, ly)
+            wy = tl.where(pmask, wy, 0.0)
+        yy = tl.minimum(y0 + ky, box_h - 1)  # in the box; a tap past the edge weighs 0
+        row_off = (box_t + yy).to(tl.int64) * row_stride
+        for kx in range(0, KW):
+            if ANTIALIAS:
+                wx = tl.maximum(1.0 - tl.abs((dx + kx) * inv_x), 0.0)
+                wx = tl.where(kx < nx, wx, 0.0)
+            else:
+                wx = tl.where(kx == 0, 1.0 - lx, lx)
+            xx = tl.minimum(x0 + kx, box_w - 1)
+            w = wy * wx
+            off = row_off + ((box_l + xx) * stride_w).to(tl.int64)
+            v = tl.load(
+                src + off[:, None] + coff,
+                mask=(w != 0.0)[:, None] & cmask[None, :],
+                other=0,
+            )
+            acc += w[:, None] * v.to(tl.float32)
+
+    scale = tl.load(scale_ptr + c, mask=cmask, other=0.0)
+    bias = tl.load(bias_ptr + c, mask=cmask, other=0.0)
+    y = (acc * norm[:, None]) * scale[None, :] + bias[None, :]
+    opix = oy * soh + ox * sow
+    tl.store(
+        out_ptr + n * son + opix[:, None] + c[None, :] * soc,
+        _round(y, out_ptr),
+        mask=pmask[:, None] & cmask[None, :],
+    )
+
+
+# Whether Triton was imported with TRITON_INTERPRET=1: the kernels then run on CPU tensors.
+INTERPRETED = type(_normalize_kernel).__name__ == "InterpretedFunction"
+
+
+def _channels_block(c: int) -> int:
+    return triton.next_power_of_2(max(int(c), 1))
+
+
+def normalize(xv: Tensor, scale: Tensor, bias: Tensor, out: Tensor) -> Tensor:
+    """``out = xv * scale + bias`` per channel, in one launch.
+
+    Args:
+        xv: (N, C, H, W) view of a checked batch, any strides, uint8, uint16 or floating.
+        scale, bias: float32, C or 1 values each (contiguous), on xv's device.
+        out: (N, C, H, W) float32, float16, bfloat16 or float64, any strides.
+    """
+    n, c, h, w = (int(v) for v in xv.shape)
+    if out.numel() == 0:
+        return out
+    scale = _per_channel(scale, c)
+    bias = _per_channel(bias, c)
+    sxn, sxc, sxh, sxw = xv.stride()
+    son, soc, soh, sow = out.stride()
+    grid = (triton.cdiv(h * w, _PLAIN_BLOCK), n)
+    _normalize_kernel[grid](
+        xv,
+        scale,
+        bias,
+        out,
+        c,
+        w,
+        h * w,
+        sxn,
+        sxc,
+        sxh,
+        sxw,
+        son,
+        soc,
+        soh,
+        sow,
+        X_FLAT=h == 1 or sxh == w * sxw,
+        OUT_FLAT=h == 1 or soh == w * sow,
+        CP=_channels_block(c),
+        BLOCK=_PLAIN_BLOCK,
+        num_warps=4,
+    )
+    return out
+
+
+def resample_normalize(
+    src: Tensor,
+    table: Tensor,
+    taps: tuple[int, int],
+    channels: int,
+    pixel_strides: tuple[int, int],
+    scale: Tensor,
+    bias: Tensor,
+    out: Tensor,
+    *,
+    antialias: bool,
+) -> Tensor:
+    """Resample every sample's box as its table row says, normalize, write ``out``.
+
+    Args:
+        src: the pixels: a batch tensor or a RaggedBatch's flat buffer (its first element is
+            where offsets count from).
+        table: (N, len(TABLE_COLUMNS)) int64 on src's device, checked on the host.
+        taps: the most source rows and columns any output pixel reads (the filter's width).
+        channels: C.
+        pixel_strides: elements from a pixel to the next in a row, and from a channel to the
+            next.
+        scale, bias: float32 per channel (C or 1 values), on src's device.
+        out: (N, C, h, w) of the output dtype, any strides.
+    """
+    n, c, oh, ow = (int(v) for v in out.shape)
+    if out.numel() == 0:
+        return out
+    scale = _per_channel(scale, c)
+    bias = _per_channel(bias, c)
+    son, soc, soh, sow = out.stride()
+    grid = (triton.cdiv(oh * ow, _GEOMETRY_BLOCK), n)
+    _resample_kernel[grid](
+        src,
+        table,
+        scale,
+        bias,
+        out,
+        channels,
+        oh,
+        ow,
+        pixel_strides[0],
+        pixel_strides[1],
+        son,
+        soc,
+        soh,
+        sow,
+        int(taps[0]),
+        int(taps[1]),
+        ANTIALIAS=bool(antialias),
+        NCOL=_NCOL,
+        CP=_channels_block(c),
+        BLOCK=_GEOMETRY_BLOCK,
+        num_warps=4,
+    )
+    return out
+
+
+def _per_channel(t: Tensor, c: int) -> Tensor:
+    """C contiguous float32 values from a (1, C, 1, 1) or (1, 1, 1, 1) tensor (no copy when
+    it already has C values)."""
+    t = t.reshape(-1)
+    if t.numel() != c:
+        t = t.expand(c)
+    return t.to(torch.float32).contiguous()

@@ -1,0 +1,176 @@
+"""Choosing the backend: "auto", "triton", "torch"; why Triton cannot run, said in a
+RuntimeError; the same checks before either path; the kernels' table; and the kernels
+compiled ahead of time for a Hopper GPU (no GPU needed), so that what the interpreter runs
+also compiles."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+import gpuprep
+from gpuprep import backends
+from gpuprep import functional as F
+from gpuprep.geometry import GeometryParams
+
+MEAN, STD = torch.tensor(F.IMAGENET_MEAN), torch.tensor(F.IMAGENET_STD)
+HAS_TRITON = importlib.util.find_spec("triton") is not None
+
+
+def test_unknown_backend_is_a_value_error():
+    x = torch.zeros((1, 4, 4, 3), dtype=torch.uint8)
+    with pytest.raises(ValueError, match="backend 'auto', 'triton' or 'torch'. Got 'cuda'"):
+        F.normalize(x, MEAN, STD, backend="cuda")
+    with pytest.raises(ValueError, match="Got 'fast'"):
+        F.crop_resize_normalize(x, [[0, 0, 4, 4]], 2, mean=0.5, std=0.5, backend="fast")
+    with pytest.raises(ValueError, match="Got None"):
+        gpuprep.Preprocess(backend=None)
+
+
+def test_auto_on_the_cpu_takes_the_torch_path_without_importing_triton(monkeypatch):
+    def no_kernels():
+        raise AssertionError("auto on a CPU batch must not import the kernels")
+
+    monkeypatch.setattr(backends, "kernels", no_kernels)
+    x = torch.randint(0, 256, (2, 6, 5, 3), dtype=torch.uint8)
+    assert backends.select("auto", "cpu") == "torch"
+    y = F.normalize(x, MEAN, STD)
+    torch.testing.assert_close(y, F.normalize(x, MEAN, STD, backend="torch"), rtol=0, atol=0)
+    pre = gpuprep.Preprocess(geometry=(gpuprep.Resize(4), gpuprep.CenterCrop(3)))
+    assert pre(x).shape == (2, 3, 3, 3)
+
+
+@pytest.mark.skipif(not HAS_TRITON, reason="Triton is not installed")
+def test_triton_on_a_cpu_batch_says_why_it_cannot_run():
+    if backends.kernels().INTERPRETED:
+        pytest.skip("this process runs Triton interpreted")
+    x = torch.zeros((1, 4, 4, 3), dtype=torch.uint8)
+    why = r'backend="triton" cannot run here: the batch is on cpu.*CUDA devices.*TRITON_INTERPRET'
+    with pytest.raises(RuntimeError, match=why):
+        F.normalize(x, MEAN, STD, backend="triton")
+    with pytest.raises(RuntimeError, match=why):
+        F.crop_resize_normalize(x, [[0, 0, 4, 4]], 2, mean=0.5, std=0.5, backend="triton")
+    with pytest.raises(RuntimeError, match=why):
+        gpuprep.Preprocess(backend="triton")(x)
+    geometry = (gpuprep.Resize(3),)
+    with pytest.raises(RuntimeError, match=why):
+        gpuprep.Preprocess(geometry=geometry, backend="triton")(x)
+
+
+def test_triton_missing_is_a_runtime_error_and_auto_falls_back(monkeypatch):
+    monkeypatch.setattr(backends, "_kernels", None)
+    monkeypatch.setattr(backends, "_import_error", "ModuleNotFoundError: No module named 'triton'")
+    with pytest.raises(RuntimeError, match=r"Triton does not import here \(ModuleNotFoundError"):
+        backends.select("triton", "cuda")
+    assert backends.select("auto", "cuda") == "torch"
+    x = torch.zeros((1, 4, 4, 3), dtype=torch.uint8)
+    with pytest.raises(RuntimeError, match="pip install triton"):
+        F.normalize(x, MEAN, STD, backend="triton")
+
+
+@pytest.mark.skipif(not HAS_TRITON, reason="Triton is not installed")
+def test_calls_the_kernels_do_not_do(monkeypatch):
+    monkeypatch.setattr(backends, "triton_unavailable", lambda device: None)  # as on a GPU
+    assert backends.select("auto", "cuda") == "triton"
+    for kwargs, why in [
+        ({"interpolation": "bicubic"}, "resample bilinearly; bicubic takes the torch path"),
+        ({"grad": True}, "gradients are recorded"),
+        ({"traced": True}, "tracing"),
+    ]:
+        assert backends.select("auto", "cuda", **kwargs) == "torch"
+        with pytest.raises(RuntimeError, match=why):
+            backends.select("triton", "cuda", **kwargs)
+    assert backends.select("torch", "cuda") == "torch"
+
+
+def test_bad_input_fails_the_same_way_on_either_backend():
+    """The checks come before the choice: a bad box, layout or dtype raises the torch
+    path's error whatever the backend, and never reaches a kernel."""
+    x = torch.zeros((2, 5, 6, 3), dtype=torch.uint8)
+    for backend in ("torch", "triton"):
+        with pytest.raises(ValueError, match=r"sample 1 \(image 5x6\).*\(0, 4, 5, 3\)"):
+            F.crop_resize_normalize(
+                x, [[0, 0, 5, 6], [0, 4, 5, 3]], 2, mean=0.5, std=0.5, backend=backend
+            )
+        with pytest.raises(TypeError, match="int32"):
+            F.normalize(x.to(torch.int32), MEAN, STD, backend=backend)
+        with pytest.raises(ValueError, match="looks like an NCHW batch"):
+            F.normalize(x.permute(0, 3, 1, 2), MEAN, STD, backend=backend)
+
+
+def test_param_table_for_ragged_and_dense_batches():
+    sizes = [(7, 12), (40, 33)]
+    arrays = [np.zeros((h, w, 3), np.uint8) for h, w in sizes]
+    batch = gpuprep.collate_ragged(arrays)
+    params = GeometryParams(
+        boxes=torch.tensor([[1, 2, 3, 4], [0, 0, 40, 33]]),
+        resized=torch.tensor([[6, 8], [3, 4]]),
+        offsets=torch.tensor([[1, 0], [0, 0]]),
+        flip=torch.tensor([True, False]),
+        size=(3, 4),
+    )
+    table, taps, strides = backends.param_table(batch, params)
+    assert table.dtype == np.int64 and table.shape == (2, 11)
+    assert table[:, 0].tolist() == [0, 7 * 12 * 3]  # where each image starts
+    assert table[:, 1].tolist() == [12 * 3, 33 * 3]  # a row, in elements
+    assert table[0, 2:].tolist() == [1, 2, 3, 4, 6, 8, 1, 0, 1]
+    assert strides == (3, 1)
+    # 40 rows to 3: the triangle spans 2 * 40 / 3 = 26.7 source rows; 33 columns to 4: 16.5.
+    assert taps == (28, 18)
+
+    dense = torch.zeros((2, 40, 33, 3), dtype=torch.uint8).permute(0, 3, 1, 2)  # NCHW view
+    table, taps, strides = backends.param_table(
+        dense,
+        GeometryParams(params.boxes, params.resized, params.offsets, params.flip, (3, 4)),
+        "NCHW",
+    )
+    assert table[:, 0].tolist() == [0, 40 * 33 * 3] and table[:, 1].tolist() == [33 * 3] * 2
+    assert strides == (3, 1)
+
+
+@pytest.mark.skipif(not HAS_TRITON, reason="Triton is not installed")
+@pytest.mark.parametrize(
+    "pixels,out,antialias",
+    [
+        ("*u8", "*fp32", True),
+        ("*u16", "*bf16", False),
+        ("*fp64", "*fp16", True),
+        ("*bf16", "*fp64", True),
+    ],
+)
+def test_kernels_compile_for_a_hopper_gpu(pixels, out, antialias):
+    """PTX and a cubin for sm_90, without a GPU: code that only the interpreter accepts
+    would fail here."""
+    triton = pytest.importorskip("triton")
+    try:
+        from triton.backends.compiler import GPUTarget
+        from triton.compiler import ASTSource
+    except ImportError as e:
+        pytest.skip(f"this Triton has no ahead-of-time API: {e}")
+    kernels = backends.kernels()
+    if kernels is None or kernels.INTERPRETED:
+        pytest.skip("Triton does not compile in this process")
+    ints = {name: "i32" for name in "C OH OW stride_w stride_c son soc soh sow KH KW".split()}
+    sig = {"src_ptr": pixels, "table_ptr": "*i64", "scale_ptr": "*fp32", "bias_ptr": "*fp32"}
+    sig |= {
+        "out_ptr": out,
+        **ints,
+        **dict.fromkeys(("ANTIALIAS", "NCOL", "CP", "BLOCK"), "constexpr"),
+    }
+    consts = {"ANTIALIAS": antialias, "NCOL": 11, "CP": 4, "BLOCK": 128}
+    try:
+        src = ASTSource(fn=kernels._resample_kernel, signature=sig, constexprs=consts)
+    except TypeError as e:
+        pytest.skip(f"this Triton's ASTSource takes other arguments: {e}")
+    target = GPUTarget("cuda", 90, 32)
+    assert "cubin" in triton.compile(src, target=target).asm
+
+    ints = {name: "i32" for name in "C W HW sxn sxc sxh sxw son soc soh sow".split()}
+    sig = {"x_ptr": pixels, "scale_ptr": "*fp32", "bias_ptr": "*fp32", "out_ptr": out, **ints}
+    sig |= dict.fromkeys(("X_FLAT", "OUT_FLAT", "CP", "BLOCK"), "constexpr")
+    consts = {"X_FLAT": True, "OUT_FLAT": antialias, "CP": 4, "BLOCK": 512}
+    src = ASTSource(fn=kernels._normalize_kernel, signature=sig, constexprs=consts)
+    assert "cubin" in triton.compile(src, target=target).asm
