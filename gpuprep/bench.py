@@ -35,6 +35,10 @@ for GPU pipelines it is what the training process's CPU pays, measurable without
 Then the geometry case (:mod:`gpuprep.bench_geometry`): variable-size images (synthetic,
 sides of 300 to 600 pixels, or real photos with ``--images DIR``) through DataLoader workers
 to 224 x 224 batches, for the eval and the training presets.
+
+Last, the device work alone (:mod:`gpuprep.bench_kernels`): the Triton kernels, the torch
+path, kornia and torchvision v2 per sample on batches already on the device, in GB/s next to
+the device copy bandwidth.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ import numpy as np
 import torch
 
 import gpuprep
-from gpuprep import IMAGENET_MEAN, IMAGENET_STD, bench_geometry
+from gpuprep import IMAGENET_MEAN, IMAGENET_STD, bench_geometry, bench_kernels
 
 __all__ = ["Pipeline", "main", "make_images", "load_images", "pipelines", "run_benchmark"]
 
@@ -585,6 +589,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=3, help="timed geometry epochs (default 3)")
     ap.add_argument("--geometry-only", action="store_true", help="only the geometry presets")
     ap.add_argument("--no-geometry", action="store_true", help="leave the geometry presets out")
+    ap.add_argument(
+        "--kernels-only", action="store_true", help="only the device work (bench_kernels)"
+    )
+    ap.add_argument("--no-kernels", action="store_true", help="leave the device work out")
     ap.add_argument("--repeats", type=int, default=10, help="timed rounds (default 10)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--device", choices=("all", "cpu", "cuda"), default="all")
@@ -608,8 +616,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError) as e:
             print(f"gpuprep-bench: {e}", file=sys.stderr)
             return 2
-    fixed = not (args.geometry_only or args.images)
-    geometry = not args.no_geometry
+    fixed = not (args.geometry_only or args.images or args.kernels_only)
+    geometry = not (args.no_geometry or args.kernels_only)
+    kernels = not args.no_kernels
 
     devices = []
     if args.device in ("all", "cpu"):
@@ -656,14 +665,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         print(format_table(rows))
     geometry_rows: list[dict[str, Any]] = []
-    layer_rows: list[dict[str, Any]] = []
-    geometry_source = None
+    if photos is None:
+        count = limit if geometry else args.geometry_batch if kernels else 0
+        photos = bench_geometry.synthetic_photos(count)
+        geometry_source = f"{count} synthetic images, sides 300-600 px"
+    else:
+        geometry_source = f"{len(photos)} photos from {args.images}"
     if geometry:
-        if photos is None:
-            photos = bench_geometry.synthetic_photos(limit)
-            geometry_source = f"{limit} synthetic images, sides 300-600 px"
-        else:
-            geometry_source = f"{len(photos)} photos from {args.images}"
         px = [a.shape[0] * a.shape[1] for a in photos]
         print(
             f"\ngeometry presets: {geometry_source} (median {int(np.median(px)) / 1e6:.2f} MP), "
@@ -679,16 +687,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True),
         )
         print(bench_geometry.format_geometry_table(geometry_rows))
-        layer_rows = bench_geometry.layer_timing(
-            photos, devices, batch=args.geometry_batch, repeats=args.repeats
+    kernel_results: dict[str, dict[str, Any]] = {}
+    kernel_goals: dict[str, list] = {}
+    if kernels:
+        print(
+            f"\nthe device work alone, on batches already on the device: plain = {n} x {h}x{w}x{c} "
+            f"uint8; eval, train = the first {args.geometry_batch} of the {geometry_source}"
         )
-        print("\ngeometry Preprocess alone, on a RaggedBatch already on the device:")
-        for r in layer_rows:
-            print(
-                f"  {r['preset']:<6}{r['device']:<8}{r['ms_per_batch']:>8.2f} ms/batch of "
-                f"{r['batch']}  {r['images_per_s']:>9.0f} images/s  {r['GBps']:>7.1f} GB/s "
-                f"(boxes read once, float32 output written once)"
+        for dev in devices:
+            result = bench_kernels.kernel_benchmark(
+                photos,
+                dev,
+                plain_batch=n,
+                plain_size=(h, w),
+                geometry_batch=args.geometry_batch,
+                repeats=args.repeats,
             )
+            kernel_results[str(dev)] = result
+            print(bench_kernels.format_kernel_table(result))
+            kernel_goals[str(dev)] = bench_kernels.kernel_targets(result)
+            for name, got, need in kernel_goals[str(dev)]:
+                verdict = "ok" if got >= need else "SHORT"
+                print(f"  {name:<44}{got:>8.2f}  (target >= {need:g})  {verdict}")
     targets = {}
     for dev_name, comp in components.items():
         targets[dev_name] = cuda_targets(rows, floors[dev_name], comp)
@@ -716,7 +736,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in bad_geo:
         err = r["max_abs_err_vs_tv2"]
         print(f"WARNING: {r['pipeline']} on {r['device']} differs from tv2 by {err:.2e}")
-    bad = bad + bad_geo
+    # the kernels compute what the torch path computes, in float32 (a few roundings apart)
+    bad_kernels = [
+        r
+        for result in kernel_results.values()
+        for r in result["rows"]
+        if r["path"] == "triton" and "ms_per_batch" in r and not r["max_abs_err_vs_torch"] <= 1e-4
+    ]
+    for r in bad_kernels:
+        err = r["max_abs_err_vs_torch"]
+        print(f"WARNING: the {r['case']} Triton kernel differs from the torch path by {err:.2e}")
+    bad = bad + bad_geo + bad_kernels
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(
@@ -736,7 +766,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "epochs": args.epochs,
                     },
                     "geometry_rows": geometry_rows,
-                    "geometry_layer_rows": layer_rows,
+                    "kernels": kernel_results,
+                    "kernel_targets": kernel_goals,
                 },
                 fh,
                 indent=2,

@@ -32,7 +32,6 @@ import gpuprep
 __all__ = [
     "find_images",
     "geometry_benchmark",
-    "layer_timing",
     "load_photos",
     "synthetic_photos",
 ]
@@ -266,49 +265,3 @@ def format_geometry_table(rows: Sequence[dict[str, Any]]) -> str:
             f"{r['speedup_vs_seed']:>8.2f}x{r['host_cpu_ms_per_image']:>17.2f}{err:>16}"
         )
     return "\n".join(lines)
-
-
-def layer_timing(
-    images: Sequence[np.ndarray],
-    devices: Sequence[torch.device],
-    *,
-    batch: int = 64,
-    repeats: int = 10,
-) -> list[dict[str, Any]]:
-    """The geometry Preprocess alone, on a RaggedBatch already on the device: ms per batch
-    (median) and GB/s counting each source box read once and the float32 output written
-    once, for both presets. What a fused kernel has to beat."""
-    rows: list[dict[str, Any]] = []
-    host = gpuprep.collate_ragged(list(images[:batch]))
-    for device in devices:
-        x = host.to(device)
-        for preset in ("eval", "train"):
-            layer = _gpuprep_layer(preset).to(device)
-            params = layer.sample(x)
-            read = int((params.boxes[:, 2] * params.boxes[:, 3]).sum()) * x.channels
-            read *= x.data.element_size()
-            times = []
-            for k in range(repeats + 3):
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                t0 = time.perf_counter()
-                y = layer(x, params=params)
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                if k >= 3:
-                    times.append(time.perf_counter() - t0)
-            ms = 1e3 * float(np.median(times))
-            written = y.numel() * y.element_size()
-            rows.append(
-                {
-                    "preset": preset,
-                    "device": str(device),
-                    "batch": len(x),
-                    "ms_per_batch": ms,
-                    "images_per_s": len(x) / (ms / 1e3),
-                    "bytes_read": read,
-                    "bytes_written": written,
-                    "GBps": (read + written) / (ms / 1e3) / 1e9,
-                }
-            )
-    return rows

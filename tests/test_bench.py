@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from gpuprep import bench, bench_geometry
+from gpuprep import bench, bench_geometry, bench_kernels
 
 
 def test_pipelines_agree_with_the_seed():
@@ -47,6 +47,7 @@ def test_main_writes_table_json_and_plot(tmp_path, capsys):
             "--plot",
             str(out_png),
             "--no-geometry",
+            "--no-kernels",
         ]
     )
     assert rc == 0
@@ -94,6 +95,7 @@ def test_real_images_from_a_folder(tmp_path):
 def test_geometry_presets_on_synthetic_variable_size_images(tmp_path, capsys):
     out = tmp_path / "g.json"
     args = ["--device", "cpu", "--geometry-only", "--limit", "12", "--geometry-batch", "4"]
+    args += ["--no-kernels"]
     rc = bench.main([*args, "--workers", "2", "--epochs", "1", "--json", str(out)])
     assert rc == 0
     text = capsys.readouterr().out
@@ -136,6 +138,7 @@ def test_photos_from_a_folder_tree_keep_their_sizes(tmp_path, capsys):
             "0",
             "--epochs",
             "1",
+            "--no-kernels",
         ]
     )
     assert rc == 0
@@ -150,3 +153,39 @@ def test_a_missing_or_empty_folder_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "empty" / "a.txt").write_text("x")
     assert bench.main(["--images", str(tmp_path / "empty")]) == 2
     assert "found no image files" in capsys.readouterr().err
+
+
+def test_the_device_work_alone_every_path_and_case(tmp_path, capsys):
+    """bench_kernels on the CPU: the torch path, kornia and tv2 per sample for the plain,
+    eval and training cases, in GB/s next to the copy bandwidth; the Triton rows say why
+    they did not run (the kernels run on CUDA)."""
+    out = tmp_path / "k.json"
+    args = ["--device", "cpu", "--kernels-only", "--batch", "4", "--size", "32", "24"]
+    rc = bench.main([*args, "--geometry-batch", "3", "--repeats", "2", "--json", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "3 synthetic images, sides 300-600 px" in text and "x copy" in text
+    data = json.loads(out.read_text())
+    assert data["rows"] == [] and data["geometry_rows"] == []
+    result = data["kernels"]["cpu"]
+    assert result["copy_Bps"] > 0
+    rows = {(r["case"], r["path"]): r for r in result["rows"]}
+    assert set(rows) == {(c, p) for c in ("plain", "eval", "train") for p in bench_kernels.PATHS}
+    for (case, path), r in rows.items():
+        if path == "triton" and not torch.cuda.is_available():
+            assert "CUDA" in r["skipped"]
+            continue
+        if path == "kornia" and "skipped" in r:
+            continue
+        assert r["batch"] == (4 if case == "plain" else 3)
+        assert r["ms_per_batch"] > 0 and r["GBps"] > 0
+        assert r["vs_copy"] == pytest.approx(r["GBps"] * 1e9 / result["copy_Bps"])
+        written = r["batch"] * 3 * (32 * 24 if case == "plain" else 224 * 224) * 4
+        assert r["bytes_written"] == written
+        if case == "plain":
+            assert r["bytes_read"] == 4 * 32 * 24 * 3
+        # every path computes the same batch; tv2 rounds its uint8 resize, kornia does not
+        # antialias (a different filter on noise)
+        limit = {"torch": 0.0, "triton": 1e-4, "tv2 per sample": 1.5 / 255 / 0.224}
+        if path in limit and (case == "plain" or path != "kornia"):
+            assert r["max_abs_err_vs_torch"] <= limit[path] + 1e-6, (case, path)

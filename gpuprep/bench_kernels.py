@@ -1,0 +1,328 @@
+"""The device work alone: a batch already on the device, to a normalized float32 batch.
+
+Three cases, each timed for every path that runs on the device:
+
+* ``plain``: (256, 224, 224, 3) uint8 NHWC -> (256, 3, 224, 224) float32;
+* ``eval``: a :class:`gpuprep.RaggedBatch` of 64 variable-size images -> Resize(256),
+  CenterCrop(224), normalize;
+* ``train``: the same images -> RandomResizedCrop(224), RandomHorizontalFlip, normalize
+  (one draw of parameters, the same for every path).
+
+The paths: ``triton`` (:class:`gpuprep.Preprocess` with ``backend="triton"``, one launch),
+``torch`` (``backend="torch"``, the reference path), ``kornia`` (batched: ``crop_and_resize``
+of the boxes, flips, ``kornia.enhance.normalize``; variable-size images are first padded
+into one float tensor, which counts, and kornia resamples without antialiasing) and
+``tv2 per sample`` (torchvision.transforms.v2.functional per image on the device, then
+``torch.stack``).
+
+Each row: milliseconds per batch (median; CUDA events on a GPU), images/s, and GB/s counting
+the source pixels that the outputs depend on read once (for a geometry case: each box times
+the share of its resized image that the window keeps) and the float32 output written once,
+next to the device-to-device copy bandwidth measured in the same run (``memcpy`` on the CPU).
+On CUDA, also a RaggedBatch's host-to-device copy against a plain pinned copy of as many
+bytes. ``gpuprep-bench`` prints the table and the targets.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+import gpuprep
+
+from .geometry import GeometryParams
+
+__all__ = ["PATHS", "format_kernel_table", "kernel_benchmark", "kernel_targets"]
+
+CASES = ("plain", "eval", "train")
+PATHS = ("triton", "torch", "kornia", "tv2 per sample")
+
+
+def _geometry(case: str) -> tuple:
+    if case == "eval":
+        return (gpuprep.Resize(256), gpuprep.CenterCrop(224))
+    return (
+        gpuprep.RandomResizedCrop(224, generator=torch.Generator().manual_seed(0)),
+        gpuprep.RandomHorizontalFlip(generator=torch.Generator().manual_seed(1)),
+    )
+
+
+def _timer(device: torch.device, repeats: int) -> Callable[[Callable[[], Any]], float]:
+    """Median seconds of a call: CUDA events on a GPU, the wall clock on the CPU."""
+
+    def cuda(fn: Callable[[], Any]) -> float:
+        from .bench import _event_time
+
+        with torch.cuda.device(device):
+            fn()  # compile, warm the caches
+            return _event_time(fn, repeats)
+
+    def cpu(fn: Callable[[], Any]) -> float:
+        fn()
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+
+    return cuda if device.type == "cuda" else cpu
+
+
+def _source_bytes(batch: Any, params: GeometryParams | None) -> int:
+    """The source bytes the outputs depend on: whole images for the plain case; each box
+    times the share of its resized image that the window keeps for a geometry case."""
+    if params is None:
+        return int(batch.numel() * batch.element_size())
+    box = (params.boxes[:, 2] * params.boxes[:, 3]).double()
+    kept = params.size[0] * params.size[1] / (params.resized[:, 0] * params.resized[:, 1]).double()
+    pixels = float((box * kept.clamp(max=1.0)).sum())
+    return int(pixels * batch.channels * batch.data.element_size())
+
+
+def _mean_std(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    mean = torch.tensor(gpuprep.IMAGENET_MEAN, device=device)
+    std = torch.tensor(gpuprep.IMAGENET_STD, device=device)
+    return mean, std
+
+
+def _bind(layer: gpuprep.Preprocess, x: Any, params: Any = None) -> Callable[[], Any]:
+    return lambda: layer(x, params=params)
+
+
+def _plain_paths(x: torch.Tensor) -> dict[str, Callable[[], Any]]:
+    from torchvision.transforms.v2 import functional as TVF
+
+    mean, std = _mean_std(x.device)
+    mean_l, std_l = list(gpuprep.IMAGENET_MEAN), list(gpuprep.IMAGENET_STD)
+    paths: dict[str, Callable[[], Any]] = {}
+    for backend in ("triton", "torch"):
+        layer = gpuprep.Preprocess(backend=backend).to(x.device)
+        paths[backend] = _bind(layer, x)
+
+    def kornia_path() -> torch.Tensor:
+        import kornia
+
+        f = x.permute(0, 3, 1, 2).float().div_(255.0)
+        return kornia.enhance.normalize(f, mean, std)
+
+    def tv2_path() -> torch.Tensor:
+        out = []
+        for img in x:
+            t = TVF.to_dtype(img.permute(2, 0, 1), torch.float32, scale=True)
+            out.append(TVF.normalize(t, mean_l, std_l))
+        return torch.stack(out)
+
+    paths["kornia"] = kornia_path
+    paths["tv2 per sample"] = tv2_path
+    return paths
+
+
+def _geometry_paths(
+    batch: gpuprep.RaggedBatch, case: str, params: GeometryParams
+) -> dict[str, Callable[[], Any]]:
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as TVF
+
+    device = batch.device
+    mean, std = _mean_std(device)
+    mean_l, std_l = list(gpuprep.IMAGENET_MEAN), list(gpuprep.IMAGENET_STD)
+    oh, ow = params.size
+    paths: dict[str, Callable[[], Any]] = {}
+    for backend in ("triton", "torch"):
+        layer = gpuprep.Preprocess(geometry=_geometry(case), backend=backend).to(device)
+        paths[backend] = _bind(layer, batch, params)
+
+    boxes = params.boxes.tolist()
+    resized = params.resized.tolist()
+    offsets = params.offsets.tolist()
+    flips = params.flip.tolist()
+    sizes = batch.sizes
+    hmax, wmax = max(h for h, _ in sizes), max(w for _, w in sizes)
+    # The centres of the window's corner pixels in source pixels (what kornia's
+    # crop_and_resize takes), clockwise from the top left.
+    corners = []
+    for (t, left, bh, bw), (rh, rw), (wt, wl) in zip(boxes, resized, offsets, strict=True):
+        sy, sx = bh / rh, bw / rw
+        y0, x0 = t + (wt + 0.5) * sy - 0.5, left + (wl + 0.5) * sx - 0.5
+        y1, x1 = t + (wt + oh - 0.5) * sy - 0.5, left + (wl + ow - 0.5) * sx - 0.5
+        corners.append([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    corner_t = torch.tensor(corners, dtype=torch.float32, device=device)
+    flip_t = torch.tensor(flips, device=device)
+
+    def kornia_path() -> torch.Tensor:
+        import kornia
+
+        dense = torch.zeros((len(batch), 3, hmax, wmax), dtype=torch.float32, device=device)
+        for i in range(len(batch)):
+            h, w = sizes[i]
+            dense[i, :, :h, :w] = batch[i].permute(2, 0, 1)
+        dense.div_(255.0)
+        y = kornia.geometry.transform.crop_and_resize(dense, corner_t, (oh, ow))
+        y = torch.where(flip_t[:, None, None, None], y.flip(-1), y)
+        return kornia.enhance.normalize(y, mean, std)
+
+    def tv2_path() -> torch.Tensor:
+        out = []
+        for i in range(len(batch)):
+            t, left, bh, bw = boxes[i]
+            img = batch[i].permute(2, 0, 1)
+            r = TVF.resized_crop(
+                img, t, left, bh, bw, resized[i], InterpolationMode.BILINEAR, antialias=True
+            )
+            r = TVF.crop(r, offsets[i][0], offsets[i][1], oh, ow)
+            if flips[i]:
+                r = TVF.horizontal_flip(r)
+            r = TVF.to_dtype(r, torch.float32, scale=True)
+            out.append(TVF.normalize(r, mean_l, std_l))
+        return torch.stack(out)
+
+    paths["kornia"] = kornia_path
+    paths["tv2 per sample"] = tv2_path
+    return paths
+
+
+def kernel_benchmark(
+    images: Sequence[np.ndarray],
+    device: torch.device,
+    *,
+    plain_batch: int = 256,
+    plain_size: tuple[int, int] = (224, 224),
+    geometry_batch: int = 64,
+    repeats: int = 10,
+    paths: Sequence[str] = PATHS,
+) -> dict[str, Any]:
+    """Time every path of every case on ``device``.
+
+    Returns:
+        ``{"rows": [...], "copy_Bps": ..., "h2d": {...}}``: a row per case and path
+        (``skipped`` says why a path did not run: Triton off CUDA, kornia missing), the
+        device copy bandwidth (read + write), and on CUDA the RaggedBatch host-to-device
+        figures.
+    """
+    from . import backends
+    from .bench import cuda_bandwidth, memcpy_bandwidth
+
+    time_it = _timer(device, repeats)
+    rng = np.random.default_rng(0)
+    plain = torch.from_numpy(rng.integers(0, 256, (plain_batch, *plain_size, 3), dtype=np.uint8))
+    plain = plain.to(device)
+    host = gpuprep.collate_ragged(list(images[:geometry_batch]))
+    ragged = host.to(device)
+    out: dict[str, Any] = {"rows": []}
+    if device.type == "cuda":
+        nbytes = int(host.data.numel())
+        pinned_Bps, copy_Bps = cuda_bandwidth(device, max(nbytes, plain.numel()))
+        pinned = host.pin_memory()
+        h2d = nbytes / time_it(lambda: pinned.to(device, non_blocking=True))
+        out["h2d"] = {"bytes": nbytes, "ragged_Bps": h2d, "pinned_Bps": pinned_Bps}
+    else:
+        copy_Bps = memcpy_bandwidth()
+    out["copy_Bps"] = copy_Bps
+
+    for case in CASES:
+        params = None
+        if case == "plain":
+            made = _plain_paths(plain)
+            n = plain_batch
+        else:
+            params = gpuprep.Preprocess(geometry=_geometry(case)).sample(ragged)
+            made = _geometry_paths(ragged, case, params)
+            n = len(ragged)
+        read = _source_bytes(plain if params is None else ragged, params)
+        rows, outputs = [], {}
+        for name in paths:
+            row: dict[str, Any] = {"case": case, "path": name, "device": str(device), "batch": n}
+            why = None
+            if name == "triton":
+                why = backends.triton_unavailable(device)
+            elif name == "kornia":
+                try:
+                    import kornia  # noqa: F401
+                except ImportError:
+                    why = "kornia is not installed"
+            if why is not None:
+                rows.append({**row, "skipped": why})
+                continue
+            fn = made[name]
+            outputs[name] = fn()
+            seconds = time_it(fn)
+            written = outputs[name].numel() * outputs[name].element_size()
+            row.update(
+                ms_per_batch=seconds * 1e3,
+                images_per_s=n / seconds,
+                bytes_read=read,
+                bytes_written=written,
+                GBps=(read + written) / seconds / 1e9,
+                vs_copy=(read + written) / seconds / copy_Bps,
+            )
+            rows.append(row)
+        reference = outputs.get("torch")
+        for row in rows:
+            if reference is not None and row["path"] in outputs:
+                diff = (outputs[row["path"]].float() - reference).abs().max()
+                row["max_abs_err_vs_torch"] = float(diff)
+        out["rows"] += rows
+    torch_ms = {r["case"]: r["ms_per_batch"] for r in out["rows"] if r["path"] == "torch"}
+    for row in out["rows"]:
+        if "ms_per_batch" in row and row["case"] in torch_ms:
+            row["speedup_vs_torch"] = torch_ms[row["case"]] / row["ms_per_batch"]
+    return out
+
+
+def kernel_targets(result: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """(target, measured, required) for the Triton kernels and the RaggedBatch copy; only
+    what was measured."""
+    rows = {(r["case"], r["path"]): r for r in result["rows"] if "ms_per_batch" in r}
+    targets = []
+    if ("plain", "triton") in rows:
+        targets.append(
+            ("plain kernel / device copy bandwidth", rows["plain", "triton"]["vs_copy"], 0.8)
+        )
+    for case in ("eval", "train"):
+        if (case, "triton") in rows:
+            r = rows[case, "triton"]
+            targets.append((f"{case} kernel / device copy bandwidth", r["vs_copy"], 0.5))
+            targets.append(
+                (f"{case} kernel vs the torch path", r.get("speedup_vs_torch", 0.0), 5.0)
+            )
+    if "h2d" in result:
+        h2d = result["h2d"]
+        targets.append(
+            ("RaggedBatch H2D / pinned bandwidth", h2d["ragged_Bps"] / h2d["pinned_Bps"], 0.9)
+        )
+    return targets
+
+
+def format_kernel_table(result: dict[str, Any]) -> str:
+    head = (
+        f"{'case':<7}{'path':<16}{'device':<8}{'ms/batch':>10}{'images/s':>10}{'GB/s':>8}"
+        f"{'x copy':>8}{'vs torch':>10}{'max err':>10}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in result["rows"]:
+        if "skipped" in r:
+            why = r["skipped"].split(", and ")[0]  # the first clause says it
+            lines.append(f"{r['case']:<7}{r['path']:<16}{r['device']:<8}  skipped: {why}")
+            continue
+        err = r.get("max_abs_err_vs_torch")
+        lines.append(
+            f"{r['case']:<7}{r['path']:<16}{r['device']:<8}{r['ms_per_batch']:>10.2f}"
+            f"{r['images_per_s']:>10.0f}{r['GBps']:>8.1f}{r['vs_copy']:>8.2f}"
+            f"{r.get('speedup_vs_torch', float('nan')):>9.2f}x"
+            f"{'-' if err is None else f'{err:.1e}':>10}"
+        )
+    copy = result["copy_Bps"] / 1e9
+    lines.append(f"copy bandwidth (read + write): {copy:.1f} GB/s")
+    if "h2d" in result:
+        h = result["h2d"]
+        lines.append(
+            f"RaggedBatch host-to-device: {h['ragged_Bps'] / 1e9:.1f} GB/s for "
+            f"{h['bytes'] / 1e6:.1f} MB, pinned copy {h['pinned_Bps'] / 1e9:.1f} GB/s"
+        )
+    return "\n".join(lines)
