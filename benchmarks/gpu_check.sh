@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The GPU check, one call on a fresh machine with an NVIDIA GPU, inside 6 minutes:
+# The GPU check, one call on a fresh machine with an NVIDIA GPU, inside 8 minutes:
 #   1. kornia from .whl/ (see benchmarks/README.md), the GPU, driver and versions;
-#   2. every test that needs CUDA (pytest -m cuda), with a per-test timeout and junit XML;
+#   2. every test that needs CUDA (pytest -m cuda), the Triton kernel tests (tests/kernels)
+#      compiled for this GPU among them, with a per-test timeout and junit XML;
 #   3. each failure rerun alone with CUDA_LAUNCH_BLOCKING=1 (a clean context, exact errors);
-#   4. the CUDA benchmark rows and the GPU targets (gpuprep-bench --device cuda), and the
-#      geometry presets from variable-size images;
+#   4. the CUDA benchmark rows and the GPU targets (gpuprep-bench --device cuda), the
+#      geometry presets from variable-size images, and the device work alone (the Triton
+#      kernels, the torch path, kornia, tv2 per sample) against the copy bandwidth;
 #   5. a one-screen summary, printed last.
 # Everything goes to $OUT (or ./gpu_check_out): summary.txt, tests.log, junit.xml, rerun.log,
 # bench.log, bench.json, bench.png. Without CUDA every CUDA part is skipped, and says so.
@@ -16,10 +18,12 @@ cd "$(dirname "$0")/.."
 OUT_DIR="${OUT:-$PWD/gpu_check_out}"
 mkdir -p "$OUT_DIR"
 START=$SECONDS
-TESTS_BUDGET=${TESTS_BUDGET:-150}   # seconds for the CUDA tests
+TESTS_BUDGET=${TESTS_BUDGET:-240}   # seconds for the CUDA tests (Triton compiles ~150 kernels)
 RERUN_BUDGET=${RERUN_BUDGET:-45}    # seconds for the reruns, all together
-BENCH_BUDGET=${BENCH_BUDGET:-120}   # seconds for the benchmark
-export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD:${PYTHONPATH:-}"
+BENCH_BUDGET=${BENCH_BUDGET:-150}   # seconds for the benchmark
+# GPUPREP_KERNEL_TESTS=1: tests/kernels is collected (compiled on the GPU, CUDA-marked there).
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD:${PYTHONPATH:-}" GPUPREP_KERNEL_TESTS=1
+unset TRITON_INTERPRET
 
 # --- 1. kornia, then what this machine is ------------------------------------------------
 if ! "$PY" -c "import kornia" 2>/dev/null; then
@@ -156,9 +160,21 @@ if bench_rc == 0 and os.path.exists(bench):
         for r in d["geometry_rows"]:
             print(f"  {r['pipeline']:<16}{r['device']:<8}{r['images_per_s']:>8.0f} images/s"
                   f"{r['speedup_vs_seed']:>7.2f}x  host CPU {r['host_cpu_ms_per_image']:.2f} ms/img")
-        for r in d.get("geometry_layer_rows", []):
-            print(f"  layer {r['preset']:<6}{r['device']:<8}{r['ms_per_batch']:>7.2f} ms/batch "
-                  f"{r['images_per_s']:>8.0f} images/s {r['GBps']:>6.1f} GB/s")
+    for dev, k in d.get("kernels", {}).items():
+        print(f"device work alone on {dev}, copy {k['copy_Bps'] / 1e9:.0f} GB/s:")
+        for r in k["rows"]:
+            if "skipped" in r:
+                print(f"  {r['case']:<6}{r['path']:<16}skipped: {r['skipped'][:60]}")
+                continue
+            print(f"  {r['case']:<6}{r['path']:<16}{r['ms_per_batch']:>8.2f} ms {r['GBps']:>7.1f} GB/s"
+                  f" {r['vs_copy']:>5.2f} x copy {r.get('speedup_vs_torch', 0):>6.2f}x torch"
+                  f"  err {r.get('max_abs_err_vs_torch', float('nan')):.1e}")
+        if "h2d" in k:
+            h = k["h2d"]
+            print(f"  RaggedBatch H2D {h['ragged_Bps'] / 1e9:.1f} GB/s, pinned {h['pinned_Bps'] / 1e9:.1f} GB/s")
+    for dev, targets in d.get("kernel_targets", {}).items():
+        for name, got, need in targets:
+            print(f"{dev} {name:<44}{got:>7.2f} (>= {need:g}) {'ok' if got >= need else 'SHORT'}")
 else:
     lines = open(os.path.join(out, "bench.log")).read().strip().splitlines()
     print(f"benchmark: exit {bench_rc}" + (f": {lines[-1]}" if lines else ""))

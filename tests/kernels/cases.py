@@ -29,6 +29,9 @@ else:
         allow_module_level=True,
     )
 
+# On a GPU these are CUDA tests (benchmarks/gpu_check.sh runs them with -m cuda).
+MARKS = [pytest.mark.cuda] if DEVICE == "cuda" else []
+
 PIXEL_DTYPES = [
     torch.uint8,
     torch.uint16,

@@ -8,6 +8,7 @@ import pytest
 import torch
 from cases import (
     DEVICE,
+    MARKS,
     OUTPUT_DTYPES,
     PIXEL_DTYPES,
     assert_close,
@@ -19,6 +20,8 @@ from cases import (
 
 import gpuprep
 from gpuprep import functional as F
+
+pytestmark = MARKS
 
 
 def batch(layout: str, c: int, dtype, rng, n=2, h=5, w=7):

@@ -10,6 +10,7 @@ import pytest
 import torch
 from cases import (
     DEVICE,
+    MARKS,
     OUTPUT_DTYPES,
     PIXEL_DTYPES,
     assert_close,
@@ -21,6 +22,8 @@ from cases import (
 
 import gpuprep
 from gpuprep.functional import crop_resize_normalize
+
+pytestmark = MARKS
 
 
 def random_params(sizes, size, rng, *, grow=6):
