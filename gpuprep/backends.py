@@ -1,12 +1,13 @@
 """Which code runs a call: the Triton kernels (:mod:`gpuprep.kernels`) or the torch path.
 
 ``backend="auto"`` (the default everywhere) takes the Triton kernels for a batch on a CUDA
-device when Triton imports and the call is one they do (bilinear resampling, no gradients
-recorded, no tracing), and the torch path otherwise. ``"torch"`` always takes the torch
-path, the reference. ``"triton"`` takes the kernels or raises :class:`RuntimeError` saying
-why they cannot run: Triton missing, a tensor not on a CUDA device (unless Triton runs
-interpreted, ``TRITON_INTERPRET=1`` set before it is imported, when CPU tensors work too),
-an interpolation without a kernel, gradients, or a trace.
+device when Triton imports and the call is one they do (bilinear or bicubic resampling, no
+gradients recorded, no tracing), and the torch path otherwise (nearest, nearest-exact
+included). ``"torch"`` always takes the torch path, the reference. ``"triton"`` takes the
+kernels or raises :class:`RuntimeError` saying why they cannot run: Triton missing, a tensor
+not on a CUDA device (unless Triton runs interpreted, ``TRITON_INTERPRET=1`` set before it is
+imported, when CPU tensors work too), an interpolation without a kernel, gradients, or a
+trace.
 
 Both paths check their arguments the same way before anything is launched; this module
 adds what the kernels need besides: the per-sample table of the geometry path, built on the
@@ -41,7 +42,7 @@ __all__ = [
 
 BACKENDS = ("auto", "triton", "torch")
 # Interpolations the geometry kernel does; the others take the torch path.
-TRITON_INTERPOLATIONS = ("bilinear",)
+TRITON_INTERPOLATIONS = ("bilinear", "bicubic")
 
 _kernels: ModuleType | None = None
 _import_error: str | None = None
@@ -118,7 +119,7 @@ def select(
             "not Triton launches"
         )
     elif interpolation not in TRITON_INTERPOLATIONS:
-        reason = f"the kernels resample bilinearly; {interpolation} takes the torch path"
+        reason = f"the kernels resample bilinear and bicubic; {interpolation} takes the torch path"
     else:
         reason = triton_unavailable(device)
     if reason is None:
@@ -151,18 +152,24 @@ def normalize(xv: Tensor, scale: Tensor, bias: Tensor, out: Tensor) -> Tensor:
 
 
 def param_table(
-    x: Tensor | RaggedBatch, params: GeometryParams, layout: str = "NHWC"
-) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+    x: Tensor | RaggedBatch,
+    params: GeometryParams,
+    layout: str = "NHWC",
+    *,
+    interpolation: str = "bilinear",
+    antialias: bool = True,
+) -> tuple[np.ndarray, tuple[int, int]]:
     """The kernel's per-sample table, from checked CPU parameters, on the host.
 
     Returns:
-        (table, taps, pixel_strides): table is (N, 11) int64, columns as
-        ``gpuprep.kernels.TABLE_COLUMNS``; taps the most rows and columns an output pixel
-        reads; pixel_strides the elements from a pixel to the next in a row and from a
+        (table, pixel_strides): table is (N, 13) int64, columns as
+        ``gpuprep.kernels.TABLE_COLUMNS`` (where the image starts, its row stride, box,
+        resized size, window, flip, and the most source rows and columns one output pixel
+        reads); pixel_strides the elements from a pixel to the next in a row and from a
         channel to the next.
     """
     n = len(params)
-    table = np.zeros((n, 11), np.int64)
+    table = np.zeros((n, 13), np.int64)
     if isinstance(x, RaggedBatch):
         shapes = np.asarray(x._host_shapes, np.int64).reshape(-1, 3)
         table[:, 0] = np.asarray(x._offsets[:-1], np.int64)
@@ -182,18 +189,22 @@ def param_table(
     table[:, 6:8] = params.resized.numpy()
     table[:, 8:10] = params.offsets.numpy()
     table[:, 10] = params.flip.numpy()
-    return table, _taps(table), pixel_strides
+    table[:, 11:13] = _taps(table, interpolation, antialias)
+    return table, pixel_strides
 
 
-def _taps(table: np.ndarray) -> tuple[int, int]:
-    """The widest filter along each axis: the antialias triangle spans at most 2 * scale
-    source pixels when shrinking by ``scale`` (2 when enlarging); one more covers float32
-    rounding of the span's ends."""
-    if len(table) == 0:
-        return (1, 1)
+def _taps(table: np.ndarray, interpolation: str, antialias: bool) -> np.ndarray:
+    """(N, 2): the most source rows and columns one output pixel of each sample reads.
+    Without antialias: 2 (bilinear) or 4 (bicubic). With it, the filter spans 2 * support
+    source pixels, support 1 (bilinear) or 2 (bicubic) times the scale when shrinking by
+    ``scale``; one more covers float32 rounding of the span's ends. Per sample, so one
+    strongly shrunk image does not lengthen the loops of the others."""
+    half = 2 if interpolation == "bicubic" else 1
+    if not antialias:
+        return np.full((len(table), 2), 2 * half, np.int64)
     scale = table[:, 4:6].astype(np.float32) / table[:, 6:8].astype(np.float32)
-    widest = np.maximum(scale, np.float32(1.0)).max(axis=0)
-    return (int(np.ceil(2 * widest[0])) + 1, int(np.ceil(2 * widest[1])) + 1)
+    widen = np.maximum(scale, np.float32(1.0)).astype(np.float64)
+    return (np.ceil(2 * half * widen) + 1).astype(np.int64)
 
 
 class _TableCache:
@@ -238,16 +249,20 @@ def crop_resize_normalize(
     out: Tensor,
     *,
     antialias: bool = True,
+    interpolation: str = "bilinear",
     layout: str = "NHWC",
 ) -> Tensor:
-    """The geometry path in one launch: every sample resampled bilinearly as ``params``
-    say, times ``scale`` plus ``bias``, into ``out`` (N, C, h, w).
+    """The geometry path in one launch: every sample resampled (bilinear or bicubic) as
+    ``params`` say, times ``scale`` plus ``bias``, into ``out`` (N, C, h, w). Bicubic values
+    of integer images are clamped to the dtype's range first, as on the torch path.
 
     ``params`` must be checked (:func:`gpuprep.geometry.check_params`) against the batch,
     on the host: the kernel trusts the table.
     """
     device = x.device
-    table, taps, pixel_strides = param_table(x, params, layout)
+    table, pixel_strides = param_table(
+        x, params, layout, interpolation=interpolation, antialias=antialias
+    )
     dev_table = _tables.get(table, device)
     if device.type == "cuda" and not torch.cuda.is_current_stream_capturing():
         # Read on this stream: an evicted table is not reused before the kernel is done.
@@ -256,11 +271,16 @@ def crop_resize_normalize(
     return _module().resample_normalize(
         src,
         dev_table,
-        taps if antialias else (2, 2),
         int(out.shape[1]),
         pixel_strides,
         scale,
         bias,
         out,
         antialias=antialias,
+        interpolation=interpolation,
+        clamp=_integer_max(x.dtype) if interpolation == "bicubic" else None,
     )
+
+
+def _integer_max(dtype: torch.dtype) -> float | None:
+    return {torch.uint8: 255.0, torch.uint16: 65535.0}.get(dtype)

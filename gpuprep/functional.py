@@ -588,8 +588,8 @@ def crop_resize_normalize(
         mean, std, dtype, channels_last, layout: as in :func:`normalize`.
         antialias, interpolation: as in ``torchvision.transforms.v2.functional.resize``
             (bilinear, bicubic, nearest, nearest-exact).
-        backend: ``"auto"``: on a CUDA device where Triton imports, bilinear resampling
-            runs as one Triton kernel (resample, normalize, layout and dtype in one pass,
+        backend: ``"auto"``: on a CUDA device where Triton imports, bilinear and bicubic
+            resampling run as one Triton kernel (resample, normalize, layout and dtype in one pass,
             one launch per batch); everything else takes the torch path. ``"triton"``: the
             kernel, or RuntimeError saying why it cannot run. ``"torch"``: the reference
             path (per group of samples: crop, ``F.interpolate``, window, flip, normalize).
@@ -634,7 +634,7 @@ def crop_resize_normalize(
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         out = torch.empty((n, channels, *out_size), dtype=dtype, device=x.device, memory_format=fmt)
         return backends.crop_resize_normalize(
-            x, params, scale, bias, out, antialias=antialias, layout=layout
+            x, params, scale, bias, out, antialias=antialias, interpolation=mode, layout=layout
         )
     res = crop_resize(x, params, interpolation=mode, antialias=antialias, layout=layout)
     return normalize_with(

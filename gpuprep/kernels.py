@@ -7,9 +7,10 @@
 * :func:`resample_normalize`: the geometry path. Every program takes a block of output
   pixels of one sample; per sample a row of a small int64 table says where its image starts,
   its source box, resized size, output window and flip. Each output pixel is torchvision's
-  bilinear resize of the box (with the antialias filter when shrinking: the triangle widened
-  to the scale, over the box pixels torchvision reads, also those outside the window),
-  normalized and written once. No temporaries, float32 arithmetic, one rounding at the end.
+  bilinear or bicubic resize of the box (with the antialias filter when shrinking: the
+  filter widened to the scale, over the box pixels torchvision reads, also those outside the
+  window), normalized and written once. No temporaries, float32 arithmetic, one rounding at
+  the end.
 
 This module imports Triton; :mod:`gpuprep.backends` decides whether it is used and builds
 what the launchers take. Kernels compile on their first call for each set of constants
@@ -42,6 +43,8 @@ TABLE_COLUMNS = (
     "window_top",
     "window_left",
     "flip",
+    "taps_height",  # the most source rows one output pixel of this sample reads
+    "taps_width",
 )
 _NCOL = len(TABLE_COLUMNS)
 
@@ -106,6 +109,56 @@ def _normalize_kernel(
 
 
 @triton.jit
+def _filter(d, BICUBIC: tl.constexpr, A: tl.constexpr):
+    """The resampling filter at distance ``d`` (in filter units): the triangle for bilinear,
+    Keys' cubic with parameter ``A`` for bicubic (torch: -0.5 with antialias, -0.75
+    without)."""
+    d = tl.abs(d)
+    if BICUBIC:
+        near = ((A + 2.0) * d - (A + 3.0)) * d * d + 1.0
+        far = ((A * d - 5.0 * A) * d + 8.0 * A) * d - 4.0 * A
+        return tl.where(d < 1.0, near, tl.where(d < 2.0, far, 0.0))
+    else:
+        return tl.maximum(1.0 - d, 0.0)
+
+
+@triton.jit
+def _span(centre, scale, size, ANTIALIAS: tl.constexpr, BICUBIC: tl.constexpr):
+    """Along one axis, as torch's interpolate reads it: the first tap, how many taps count,
+    the first tap's distance from the sample point, and the filter's unit.
+
+    Antialias (torch's ``_upsample_*_aa``): taps from int(centre - support + 0.5) to
+    int(centre + support + 0.5), cut at the box's edges, with support = 1 (bilinear) or 2
+    (bicubic) widened by the scale when shrinking; the weights are normalized afterwards.
+    Without: 2 (bilinear) or 4 (bicubic) taps around ``centre - 0.5`` (bilinear clamps it at
+    0), indices clamped to the box by the caller, weights as they come."""
+    if ANTIALIAS:
+        widen = tl.maximum(scale, 1.0)
+        if BICUBIC:
+            support = 2.0 * widen
+        else:
+            support = widen
+        first = tl.maximum((centre - support + 0.5).to(tl.int32), 0)
+        count = tl.minimum((centre + support + 0.5).to(tl.int32), size) - first
+        d0 = (first.to(tl.float32) - centre) + 0.5
+        unit = 1.0 / widen
+    else:
+        if BICUBIC:
+            src = centre - 0.5
+            fl = src.to(tl.int32)
+            fl = tl.where(fl.to(tl.float32) > src, fl - 1, fl)  # floor
+            first = fl - 1
+            count = first * 0 + 4
+        else:
+            src = tl.maximum(centre - 0.5, 0.0)
+            first = src.to(tl.int32)
+            count = first * 0 + 2
+        d0 = first.to(tl.float32) - src
+        unit = scale * 0.0 + 1.0
+    return first, count, d0, unit
+
+
+@triton.jit
 def _resample_kernel(
     src_ptr,
     table_ptr,
@@ -121,9 +174,11 @@ def _resample_kernel(
     soc,
     soh,
     sow,
-    KH,
-    KW,
+    top,
     ANTIALIAS: tl.constexpr,
+    BICUBIC: tl.constexpr,
+    A: tl.constexpr,
+    CLAMP: tl.constexpr,
     NCOL: tl.constexpr,
     CP: tl.constexpr,
     BLOCK: tl.constexpr,
@@ -141,6 +196,8 @@ def _resample_kernel(
     win_t = tl.load(row + 8).to(tl.int32)
     win_l = tl.load(row + 9).to(tl.int32)
     flip = tl.load(row + 10)
+    KH = tl.load(row + 11).to(tl.int32)
+    KW = tl.load(row + 12).to(tl.int32)
 
     p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     pmask = p < OH * OW
@@ -158,40 +215,18 @@ def _resample_kernel(
     scale_x = box_w.to(tl.float32) / res_w.to(tl.float32)
     cy = scale_y * (ry.to(tl.float32) + 0.5)
     cx = scale_x * (rx.to(tl.float32) + 0.5)
+    y0, ny, dy, unit_y = _span(cy, scale_y, box_h, ANTIALIAS, BICUBIC)
+    x0, nx, dx, unit_x = _span(cx, scale_x, box_w, ANTIALIAS, BICUBIC)
     if ANTIALIAS:
-        # The triangle filter, widened by the scale when shrinking: taps from
-        # int(centre - support + 0.5) to int(centre + support + 0.5), cut at the box edges,
-        # weights 1 - |d| / support normalized to sum 1.
-        sup_y = tl.maximum(scale_y, 1.0)
-        sup_x = tl.maximum(scale_x, 1.0)
-        inv_y = 1.0 / sup_y
-        inv_x = 1.0 / sup_x
-        y0 = tl.maximum((cy - sup_y + 0.5).to(tl.int32), 0)
-        x0 = tl.maximum((cx - sup_x + 0.5).to(tl.int32), 0)
-        ny = tl.minimum((cy + sup_y + 0.5).to(tl.int32), box_h) - y0
-        nx = tl.minimum((cx + sup_x + 0.5).to(tl.int32), box_w) - x0
-        dy = (y0.to(tl.float32) - cy) + 0.5
-        dx = (x0.to(tl.float32) - cx) + 0.5
         total_y = tl.zeros([BLOCK], dtype=tl.float32)
         for k in range(0, KH):
-            w = tl.maximum(1.0 - tl.abs((dy + k) * inv_y), 0.0)
-            total_y += tl.where(k < ny, w, 0.0)
+            total_y += tl.where(k < ny, _filter((dy + k) * unit_y, BICUBIC, A), 0.0)
         total_x = tl.zeros([BLOCK], dtype=tl.float32)
         for k in range(0, KW):
-            w = tl.maximum(1.0 - tl.abs((dx + k) * inv_x), 0.0)
-            total_x += tl.where(k < nx, w, 0.0)
+            total_x += tl.where(k < nx, _filter((dx + k) * unit_x, BICUBIC, A), 0.0)
         total = total_y * total_x
-        norm = tl.where(total > 0.0, 1.0 / tl.maximum(total, 1e-30), 0.0)  # 0: past the end
+        norm = tl.where(total != 0.0, 1.0 / tl.where(total != 0.0, total, 1.0), 0.0)
     else:
-        # Two taps, the source coordinate clamped at 0 and the second tap at the last pixel.
-        sy = tl.maximum(cy - 0.5, 0.0)
-        sx = tl.maximum(cx - 0.5, 0.0)
-        y0 = sy.to(tl.int32)
-        x0 = sx.to(tl.int32)
-        ly = sy - y0.to(tl.float32)
-        lx = sx - x0.to(tl.float32)
-        ny = tl.zeros([BLOCK], dtype=tl.int32) + 2
-        nx = tl.zeros([BLOCK], dtype=tl.int32) + 2
         norm = tl.zeros([BLOCK], dtype=tl.float32) + 1.0
 
     c = tl.arange(0, CP)
@@ -200,21 +235,15 @@ def _resample_kernel(
     src = src_ptr + base
     acc = tl.zeros([BLOCK, CP], dtype=tl.float32)
     for ky in range(0, KH):
-        if ANTIALIAS:
-            wy = tl.maximum(1.0 - tl.abs((dy + ky) * inv_y), 0.0)
-            wy = tl.where((ky < ny) & pmask, wy, 0.0)
-        else:
-            wy = tl.where(ky == 0, 1.0 - ly, ly)
-            wy = tl.where(pmask, wy, 0.0)
-        yy = tl.minimum(y0 + ky, box_h - 1)  # in the box; a tap past the edge weighs 0
+        wy = _filter((dy + ky) * unit_y, BICUBIC, A)
+        wy = tl.where((ky < ny) & pmask, wy, 0.0)
+        # in the box: a tap past the edge weighs 0 (antialias) or repeats the edge (without)
+        yy = tl.minimum(tl.maximum(y0 + ky, 0), box_h - 1)
         row_off = (box_t + yy).to(tl.int64) * row_stride
         for kx in range(0, KW):
-            if ANTIALIAS:
-                wx = tl.maximum(1.0 - tl.abs((dx + kx) * inv_x), 0.0)
-                wx = tl.where(kx < nx, wx, 0.0)
-            else:
-                wx = tl.where(kx == 0, 1.0 - lx, lx)
-            xx = tl.minimum(x0 + kx, box_w - 1)
+            wx = _filter((dx + kx) * unit_x, BICUBIC, A)
+            wx = tl.where(kx < nx, wx, 0.0)
+            xx = tl.minimum(tl.maximum(x0 + kx, 0), box_w - 1)
             w = wy * wx
             off = row_off + ((box_l + xx) * stride_w).to(tl.int64)
             v = tl.load(
@@ -226,7 +255,10 @@ def _resample_kernel(
 
     scale = tl.load(scale_ptr + c, mask=cmask, other=0.0)
     bias = tl.load(bias_ptr + c, mask=cmask, other=0.0)
-    y = (acc * norm[:, None]) * scale[None, :] + bias[None, :]
+    value = acc * norm[:, None]
+    if CLAMP:  # bicubic overshoots; integer images stay in their range, as torchvision's do
+        value = tl.minimum(tl.maximum(value, 0.0), top)
+    y = value * scale[None, :] + bias[None, :]
     opix = oy * soh + ox * sow
     tl.store(
         out_ptr + n * son + opix[:, None] + c[None, :] * soc,
@@ -287,7 +319,6 @@ def normalize(xv: Tensor, scale: Tensor, bias: Tensor, out: Tensor) -> Tensor:
 def resample_normalize(
     src: Tensor,
     table: Tensor,
-    taps: tuple[int, int],
     channels: int,
     pixel_strides: tuple[int, int],
     scale: Tensor,
@@ -295,6 +326,8 @@ def resample_normalize(
     out: Tensor,
     *,
     antialias: bool,
+    interpolation: str = "bilinear",
+    clamp: float | None = None,
 ) -> Tensor:
     """Resample every sample's box as its table row says, normalize, write ``out``.
 
@@ -302,13 +335,18 @@ def resample_normalize(
         src: the pixels: a batch tensor or a RaggedBatch's flat buffer (its first element is
             where offsets count from).
         table: (N, len(TABLE_COLUMNS)) int64 on src's device, checked on the host.
-        taps: the most source rows and columns any output pixel reads (the filter's width).
         channels: C.
         pixel_strides: elements from a pixel to the next in a row, and from a channel to the
             next.
         scale, bias: float32 per channel (C or 1 values), on src's device.
         out: (N, C, h, w) of the output dtype, any strides.
+        antialias, interpolation: as torchvision's resize ("bilinear" or "bicubic").
+        clamp: clamp resampled values to [0, clamp] before normalizing (bicubic on integer
+            images), or None.
     """
+    if interpolation not in ("bilinear", "bicubic"):
+        raise ValueError(f"Expected interpolation bilinear or bicubic. Got {interpolation!r}.")
+    bicubic = interpolation == "bicubic"
     n, c, oh, ow = (int(v) for v in out.shape)
     if out.numel() == 0:
         return out
@@ -331,9 +369,11 @@ def resample_normalize(
         soc,
         soh,
         sow,
-        int(taps[0]),
-        int(taps[1]),
+        float(clamp or 0.0),
         ANTIALIAS=bool(antialias),
+        BICUBIC=bicubic,
+        A=(-0.5 if antialias else -0.75) if bicubic else 0.0,
+        CLAMP=clamp is not None,
         NCOL=_NCOL,
         CP=_channels_block(c),
         BLOCK=_GEOMETRY_BLOCK,

@@ -46,9 +46,10 @@ class Preprocess(nn.Module):
             independently for every sample, on the host; :meth:`sample` returns them and
             ``pre(x, params=...)`` applies given ones.
         backend: ``"auto"`` (default): on a CUDA device where Triton imports, the Triton
-            kernels (the plain path in one launch; a bilinear geometry as one launch that
-            resamples, normalizes and writes the output); the torch path elsewhere, for
-            other interpolations, and while gradients are recorded or a compiler traces.
+            kernels (the plain path in one launch; a bilinear or bicubic geometry as one
+            launch that resamples, normalizes and writes the output); the torch path
+            elsewhere, for nearest interpolation, and while gradients are recorded or a
+            compiler traces.
             ``"triton"``: the kernels, or RuntimeError saying why they cannot run.
             ``"torch"``: the reference path. See :mod:`gpuprep.backends`.
 
@@ -209,7 +210,7 @@ class Preprocess(nn.Module):
             grad=grad,
         )
         if path == "triton":
-            return self._geometry_kernel(xb, params, channels, antialias)
+            return self._geometry_kernel(xb, params, channels, interpolation, antialias)
         res = crop_resize(
             xb, params, interpolation=interpolation, antialias=antialias, layout=self.layout
         )
@@ -230,7 +231,7 @@ class Preprocess(nn.Module):
         )
 
     def _geometry_kernel(
-        self, xb: Any, params: GeometryParams, channels: int, antialias: bool
+        self, xb: Any, params: GeometryParams, channels: int, interpolation: str, antialias: bool
     ) -> Tensor:
         """The geometry in one Triton launch: straight to the normalized output, or (with
         ``augment``) to the [0, 1] float32 image that augment takes."""
@@ -245,6 +246,7 @@ class Preprocess(nn.Module):
                 *self._affine(device, xb.dtype),
                 out,
                 antialias=antialias,
+                interpolation=interpolation,
                 layout=self.layout,
             )
         unit = torch.empty(shape, dtype=torch.float32, device=device)
@@ -254,6 +256,7 @@ class Preprocess(nn.Module):
             *self._affine(device, xb.dtype, unit=True),
             unit,
             antialias=antialias,
+            interpolation=interpolation,
             layout=self.layout,
         )
         res = self.augment(unit)

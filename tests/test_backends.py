@@ -75,8 +75,9 @@ def test_triton_missing_is_a_runtime_error_and_auto_falls_back(monkeypatch):
 def test_calls_the_kernels_do_not_do(monkeypatch):
     monkeypatch.setattr(backends, "triton_unavailable", lambda device: None)  # as on a GPU
     assert backends.select("auto", "cuda") == "triton"
+    assert backends.select("auto", "cuda", interpolation="bicubic") == "triton"
     for kwargs, why in [
-        ({"interpolation": "bicubic"}, "resample bilinearly; bicubic takes the torch path"),
+        ({"interpolation": "nearest"}, "bilinear and bicubic; nearest takes the torch path"),
         ({"grad": True}, "gradients are recorded"),
         ({"traced": True}, "tracing"),
     ]:
@@ -112,17 +113,24 @@ def test_param_table_for_ragged_and_dense_batches():
         flip=torch.tensor([True, False]),
         size=(3, 4),
     )
-    table, taps, strides = backends.param_table(batch, params)
-    assert table.dtype == np.int64 and table.shape == (2, 11)
+    table, strides = backends.param_table(batch, params)
+    assert table.dtype == np.int64 and table.shape == (2, 13)
     assert table[:, 0].tolist() == [0, 7 * 12 * 3]  # where each image starts
     assert table[:, 1].tolist() == [12 * 3, 33 * 3]  # a row, in elements
-    assert table[0, 2:].tolist() == [1, 2, 3, 4, 6, 8, 1, 0, 1]
+    # box 3x4 enlarged to 6x8: the triangle spans 2 source pixels (one more for rounding)
+    assert table[0, 2:].tolist() == [1, 2, 3, 4, 6, 8, 1, 0, 1, 3, 3]
     assert strides == (3, 1)
     # 40 rows to 3: the triangle spans 2 * 40 / 3 = 26.7 source rows; 33 columns to 4: 16.5.
-    assert taps == (28, 18)
+    assert table[1, 11:].tolist() == [28, 18]
+    # the cubic spans twice that; without antialias 2 or 4 taps
+    bicubic = backends.param_table(batch, params, interpolation="bicubic")[0]
+    assert bicubic[:, 11:].tolist() == [[5, 5], [55, 34]]
+    assert backends.param_table(batch, params, antialias=False)[0][:, 11:].tolist() == [[2, 2]] * 2
+    plain = backends.param_table(batch, params, interpolation="bicubic", antialias=False)[0]
+    assert plain[:, 11:].tolist() == [[4, 4]] * 2
 
     dense = torch.zeros((2, 40, 33, 3), dtype=torch.uint8).permute(0, 3, 1, 2)  # NCHW view
-    table, taps, strides = backends.param_table(
+    table, strides = backends.param_table(
         dense,
         GeometryParams(params.boxes, params.resized, params.offsets, params.flip, (3, 4)),
         "NCHW",
@@ -133,15 +141,16 @@ def test_param_table_for_ragged_and_dense_batches():
 
 @pytest.mark.skipif(not HAS_TRITON, reason="Triton is not installed")
 @pytest.mark.parametrize(
-    "pixels,out,antialias",
+    "pixels,out,antialias,bicubic",
     [
-        ("*u8", "*fp32", True),
-        ("*u16", "*bf16", False),
-        ("*fp64", "*fp16", True),
-        ("*bf16", "*fp64", True),
+        ("*u8", "*fp32", True, False),
+        ("*u8", "*fp32", True, True),
+        ("*u16", "*bf16", False, True),
+        ("*fp64", "*fp16", True, False),
+        ("*bf16", "*fp64", False, False),
     ],
 )
-def test_kernels_compile_for_a_hopper_gpu(pixels, out, antialias):
+def test_kernels_compile_for_a_hopper_gpu(pixels, out, antialias, bicubic):
     """PTX and a cubin for sm_90, without a GPU: code that only the interpreter accepts
     would fail here."""
     triton = pytest.importorskip("triton")
@@ -153,14 +162,16 @@ def test_kernels_compile_for_a_hopper_gpu(pixels, out, antialias):
     kernels = backends.kernels()
     if kernels is None or kernels.INTERPRETED:
         pytest.skip("Triton does not compile in this process")
-    ints = {name: "i32" for name in "C OH OW stride_w stride_c son soc soh sow KH KW".split()}
+    ints = {name: "i32" for name in "C OH OW stride_w stride_c son soc soh sow".split()}
+    ints["top"] = "fp32"
     sig = {"src_ptr": pixels, "table_ptr": "*i64", "scale_ptr": "*fp32", "bias_ptr": "*fp32"}
     sig |= {
         "out_ptr": out,
         **ints,
-        **dict.fromkeys(("ANTIALIAS", "NCOL", "CP", "BLOCK"), "constexpr"),
+        **dict.fromkeys(("ANTIALIAS", "BICUBIC", "A", "CLAMP", "NCOL", "CP", "BLOCK"), "constexpr"),
     }
-    consts = {"ANTIALIAS": antialias, "NCOL": 11, "CP": 4, "BLOCK": 128}
+    consts = {"ANTIALIAS": antialias, "BICUBIC": bicubic, "A": -0.5 if antialias else -0.75}
+    consts |= {"CLAMP": bicubic and pixels in ("*u8", "*u16"), "NCOL": 13, "CP": 4, "BLOCK": 128}
     try:
         src = ASTSource(fn=kernels._resample_kernel, signature=sig, constexprs=consts)
     except TypeError as e:

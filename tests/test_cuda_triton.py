@@ -65,8 +65,11 @@ def test_auto_takes_the_kernels_on_cuda(monkeypatch):
     assert fused == ["crop_resize_normalize"] * 2
 
     bicubic = gpuprep.Preprocess(geometry=(gpuprep.Resize(32, interpolation="bicubic"),))
-    bicubic.cuda()(x)  # the torch path: bicubic has no kernel
-    assert fused == ["crop_resize_normalize"] * 2
+    bicubic.cuda()(x)
+    assert fused == ["crop_resize_normalize"] * 3
+    nearest = gpuprep.Preprocess(geometry=(gpuprep.Resize(32, interpolation="nearest"),))
+    nearest.cuda()(x)  # the torch path: nearest has no kernel
+    assert fused == ["crop_resize_normalize"] * 3
 
 
 def test_the_kernel_path_does_not_wait_for_the_host():

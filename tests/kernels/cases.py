@@ -69,9 +69,22 @@ def normalized(x_chw: torch.Tensor, mean, std) -> torch.Tensor:
     return (x_chw.to(torch.float64) / max_of(x_chw.dtype) - m) / s
 
 
-def resampled(img_chw, box, resized, offset, size, flip, mean, std, *, antialias=True):
+def resampled(
+    img_chw,
+    box,
+    resized,
+    offset,
+    size,
+    flip,
+    mean,
+    std,
+    *,
+    antialias=True,
+    interpolation="bilinear",
+):
     """One sample as torchvision computes it in float64: resized_crop, window, hflip,
-    normalize. (C, h, w)."""
+    normalize. (C, h, w). Bicubic values of integer images are clamped to their range, as
+    torchvision's uint8 path does."""
     x = img_chw.to(torch.float64) / max_of(img_chw.dtype)
     top, left, h, w = box
     x = TVF.resized_crop(
@@ -81,9 +94,11 @@ def resampled(img_chw, box, resized, offset, size, flip, mean, std, *, antialias
         h,
         w,
         list(resized),
-        interpolation=v2.InterpolationMode.BILINEAR,
+        interpolation=v2.InterpolationMode(interpolation),
         antialias=antialias,
     )
+    if interpolation == "bicubic" and not img_chw.dtype.is_floating_point:
+        x = x.clamp(0, 1)
     x = x[:, offset[0] : offset[0] + size[0], offset[1] : offset[1] + size[1]]
     if flip:
         x = TVF.hflip(x)

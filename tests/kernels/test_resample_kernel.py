@@ -1,7 +1,8 @@
-"""The geometry kernel against torchvision in float64 and against the torch path: dense and
-ragged batches, every pixel dtype and layout, output dtypes and memory formats, 1, 3 and 4
-channels and (H, W) images, boxes on every edge, 1x1 boxes and 1x1 images, enlarging and
-shrinking (antialias on and off), windows and flips, and reads kept inside the images."""
+"""The geometry kernel against torchvision in float64 and against the torch path: bilinear
+and bicubic, dense and ragged batches, every pixel dtype and layout, output dtypes and memory
+formats, 1, 3 and 4 channels and (H, W) images, boxes on every edge, 1x1 boxes and 1x1
+images, enlarging and shrinking (antialias on and off), windows and flips, and reads kept
+inside the images."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ import gpuprep
 from gpuprep.functional import crop_resize_normalize
 
 pytestmark = MARKS
+
+
+MODES = ["bilinear", "bicubic"]
 
 
 def random_params(sizes, size, rng, *, grow=6):
@@ -49,7 +53,18 @@ def run_both(x, boxes, size, resized, offsets, flips, mean, std, **kw):
 
 
 def check_reference(
-    y, images, boxes, resized, offsets, flips, size, mean, std, dtype, antialias=True
+    y,
+    images,
+    boxes,
+    resized,
+    offsets,
+    flips,
+    size,
+    mean,
+    std,
+    dtype,
+    antialias=True,
+    mode="bilinear",
 ):
     for i, img in enumerate(images):
         ref = resampled(
@@ -62,13 +77,15 @@ def check_reference(
             mean,
             std,
             antialias=antialias,
+            interpolation=mode,
         )
         assert_close(y[i], ref, dtype, msg=f"sample {i}, box {boxes[i].tolist()}")
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("dtype", PIXEL_DTYPES)
 @pytest.mark.parametrize("layout", ["NHWC", "NCHW", "NHW"])
-def test_dense_batch_every_pixel_dtype_and_layout(dtype, layout):
+def test_dense_batch_every_pixel_dtype_and_layout(dtype, layout, mode):
     rng = np.random.default_rng(0)
     n, h, w, c = 3, 9, 12, (1 if layout == "NHW" else 3)
     x = pixels((n, h, w) if layout == "NHW" else (n, h, w, c), dtype, rng)
@@ -79,9 +96,11 @@ def test_dense_batch_every_pixel_dtype_and_layout(dtype, layout):
     params = random_params([(h, w)] * n, size, rng, grow=8)
     mean, std = stats(c)
     lay = "NCHW" if layout == "NCHW" else "NHWC"
-    y = run_both(x.to(DEVICE), params[0], size, *params[1:], mean, std, layout=lay)
+    y = run_both(
+        x.to(DEVICE), params[0], size, *params[1:], mean, std, layout=lay, interpolation=mode
+    )
     assert y.shape == (n, c, *size) and y.device.type == DEVICE
-    check_reference(y, images, *params, size, mean, std, torch.float32)
+    check_reference(y, images, *params, size, mean, std, torch.float32, mode=mode)
 
 
 @pytest.mark.parametrize("out_dtype", OUTPUT_DTYPES)
@@ -107,9 +126,10 @@ def test_output_dtypes_and_memory_formats(out_dtype, channels_last):
     )
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("channels", [None, 1, 3, 4])
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.uint16, torch.float32])
-def test_ragged_batch_every_channel_count(channels, dtype):
+def test_ragged_batch_every_channel_count(channels, dtype, mode):
     rng = np.random.default_rng(2)
     sizes = [(7, 12), (13, 5), (1, 1), (9, 9)]
     arrays = [
@@ -120,15 +140,16 @@ def test_ragged_batch_every_channel_count(channels, dtype):
     c = channels or 1
     size = (4, 3)
     params = random_params(sizes, size, rng, grow=10)
-    y = run_both(batch, params[0], size, *params[1:], *stats(c))
+    y = run_both(batch, params[0], size, *params[1:], *stats(c), interpolation=mode)
     images = [
         torch.from_numpy(a).reshape(a.shape[0], a.shape[1], -1).permute(2, 0, 1) for a in arrays
     ]
-    check_reference(y, images, *params, size, *stats(c), torch.float32)
+    check_reference(y, images, *params, size, *stats(c), torch.float32, mode=mode)
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("antialias", [True, False])
-def test_boxes_on_every_edge_and_one_pixel_boxes(antialias):
+def test_boxes_on_every_edge_and_one_pixel_boxes(antialias, mode):
     """Boxes on the first and last rows and columns, the whole image, 1x1 boxes in the last
     row and column of the smallest image (a 1x1 image too), shrunk and enlarged."""
     rng = np.random.default_rng(3)
@@ -152,16 +173,28 @@ def test_boxes_on_every_edge_and_one_pixel_boxes(antialias):
         rs = torch.tensor([resized] * len(sizes))
         offsets = torch.tensor([[resized[0] - 4, 0]] * len(sizes))
         flips = torch.tensor([i % 2 == 1 for i in range(len(sizes))])
-        y = run_both(batch, boxes, size, rs, offsets, flips, *stats(3), antialias=antialias)
+        y = run_both(
+            batch,
+            boxes,
+            size,
+            rs,
+            offsets,
+            flips,
+            *stats(3),
+            antialias=antialias,
+            interpolation=mode,
+        )
         images = [torch.from_numpy(a).permute(2, 0, 1) for a in arrays]
         check_reference(
-            y, images, boxes, rs, offsets, flips, size, *stats(3), torch.float32, antialias
+            y, images, boxes, rs, offsets, flips, size, *stats(3), torch.float32, antialias, mode
         )
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("antialias", [True, False])
-def test_strong_shrink_and_strong_enlarge(antialias):
-    """A 40x33 box to 3x4 (a filter 27 taps wide) and a 2x3 box to 7x9."""
+def test_strong_shrink_and_strong_enlarge(antialias, mode):
+    """A 40x33 box to 3x4 (a bilinear filter 27 taps wide, a bicubic one 54) and a 2x3 box
+    to 7x9."""
     rng = np.random.default_rng(4)
     x = pixels((2, 40, 33, 3), torch.float32, rng)
     boxes = torch.tensor([[0, 0, 40, 33], [38, 30, 2, 3]])
@@ -169,7 +202,17 @@ def test_strong_shrink_and_strong_enlarge(antialias):
     offsets = torch.tensor([[0, 0], [4, 5]])
     flips = torch.tensor([True, False])
     size = (3, 4)
-    y = run_both(x.to(DEVICE), boxes, size, resized, offsets, flips, *stats(3), antialias=antialias)
+    y = run_both(
+        x.to(DEVICE),
+        boxes,
+        size,
+        resized,
+        offsets,
+        flips,
+        *stats(3),
+        antialias=antialias,
+        interpolation=mode,
+    )
     check_reference(
         y,
         [x[i].permute(2, 0, 1) for i in range(2)],
@@ -181,10 +224,12 @@ def test_strong_shrink_and_strong_enlarge(antialias):
         *stats(3),
         torch.float32,
         antialias,
+        mode,
     )
 
 
-def test_reads_stay_inside_the_images():
+@pytest.mark.parametrize("mode", MODES)
+def test_reads_stay_inside_the_images(mode):
     """Pixels surrounded by NaN, in the buffer before and after a ragged batch and between
     the rows of a strided dense batch: one read outside an image would make a NaN."""
     rng = np.random.default_rng(5)
@@ -199,20 +244,21 @@ def test_reads_stay_inside_the_images():
     resized = torch.tensor([[2, 2], [2, 2], [2, 2]])
     offsets = torch.zeros((3, 2), dtype=torch.int64)
     flips = torch.tensor([False, True, False])
-    y = run_both(batch, boxes, size, resized, offsets, flips, *stats(3))
+    y = run_both(batch, boxes, size, resized, offsets, flips, *stats(3), interpolation=mode)
     assert not torch.isnan(y).any()
 
     dense = torch.full((2, 8, 12, 4), float("nan"))
     dense[:, 1:7, 2:10, :3] = pixels((2, 6, 8, 3), torch.float32, rng)
     x = dense[:, 1:7, 2:10, :3].to(DEVICE)  # a strided view: NaN around every image
     boxes = torch.tensor([[0, 0, 6, 8], [5, 7, 1, 1]])
-    y = run_both(x, boxes, size, resized[:2], offsets[:2], flips[:2], *stats(3))
+    y = run_both(x, boxes, size, resized[:2], offsets[:2], flips[:2], *stats(3), interpolation=mode)
     assert not torch.isnan(y).any()
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("training", [False, True])
 @pytest.mark.parametrize("augment", [False, True])
-def test_layer_presets(training, augment):
+def test_layer_presets(training, augment, mode):
     """Preprocess with the eval (Resize + CenterCrop) and training (RandomResizedCrop +
     flip) geometry on a ragged batch: the kernel path equals the torch path."""
     rng = np.random.default_rng(6)
@@ -223,9 +269,12 @@ def test_layer_presets(training, augment):
     batch = gpuprep.collate_ragged(arrays).to(DEVICE)
     gen = torch.Generator().manual_seed(0)
     geometry = (
-        (gpuprep.RandomResizedCrop(5, generator=gen), gpuprep.RandomHorizontalFlip(generator=gen))
+        (
+            gpuprep.RandomResizedCrop(5, interpolation=mode, generator=gen),
+            gpuprep.RandomHorizontalFlip(generator=gen),
+        )
         if training
-        else (gpuprep.Resize(7), gpuprep.CenterCrop(5))
+        else (gpuprep.Resize(7, interpolation=mode), gpuprep.CenterCrop(5))
     )
     aug = torch.nn.Identity() if augment else None
     a = gpuprep.Preprocess(geometry=geometry, backend="triton", augment=aug).to(DEVICE)
