@@ -260,6 +260,8 @@ def crop_resize_normalize(
     on the host: the kernel trusts the table.
     """
     device = x.device
+    if out.numel() == 0:
+        return out
     table, pixel_strides = param_table(
         x, params, layout, interpolation=interpolation, antialias=antialias
     )

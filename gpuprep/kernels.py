@@ -23,6 +23,8 @@ can be captured in a CUDA graph).
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import triton
 import triton.language as tl
@@ -291,28 +293,29 @@ def normalize(xv: Tensor, scale: Tensor, bias: Tensor, out: Tensor) -> Tensor:
     sxn, sxc, sxh, sxw = xv.stride()
     son, soc, soh, sow = out.stride()
     grid = (triton.cdiv(h * w, _PLAIN_BLOCK), n)
-    _normalize_kernel[grid](
-        xv,
-        scale,
-        bias,
-        out,
-        c,
-        w,
-        h * w,
-        sxn,
-        sxc,
-        sxh,
-        sxw,
-        son,
-        soc,
-        soh,
-        sow,
-        X_FLAT=h == 1 or sxh == w * sxw,
-        OUT_FLAT=h == 1 or soh == w * sow,
-        CP=_channels_block(c),
-        BLOCK=_PLAIN_BLOCK,
-        num_warps=4,
-    )
+    with _on(out.device):  # Triton launches on the current device
+        _normalize_kernel[grid](
+            xv,
+            scale,
+            bias,
+            out,
+            c,
+            w,
+            h * w,
+            sxn,
+            sxc,
+            sxh,
+            sxw,
+            son,
+            soc,
+            soh,
+            sow,
+            X_FLAT=h == 1 or sxh == w * sxw,
+            OUT_FLAT=h == 1 or soh == w * sow,
+            CP=_channels_block(c),
+            BLOCK=_PLAIN_BLOCK,
+            num_warps=4,
+        )
     return out
 
 
@@ -354,32 +357,38 @@ def resample_normalize(
     bias = _per_channel(bias, c)
     son, soc, soh, sow = out.stride()
     grid = (triton.cdiv(oh * ow, _GEOMETRY_BLOCK), n)
-    _resample_kernel[grid](
-        src,
-        table,
-        scale,
-        bias,
-        out,
-        channels,
-        oh,
-        ow,
-        pixel_strides[0],
-        pixel_strides[1],
-        son,
-        soc,
-        soh,
-        sow,
-        float(clamp or 0.0),
-        ANTIALIAS=bool(antialias),
-        BICUBIC=bicubic,
-        A=(-0.5 if antialias else -0.75) if bicubic else 0.0,
-        CLAMP=clamp is not None,
-        NCOL=_NCOL,
-        CP=_channels_block(c),
-        BLOCK=_GEOMETRY_BLOCK,
-        num_warps=4,
-    )
+    with _on(out.device):  # Triton launches on the current device
+        _resample_kernel[grid](
+            src,
+            table,
+            scale,
+            bias,
+            out,
+            channels,
+            oh,
+            ow,
+            pixel_strides[0],
+            pixel_strides[1],
+            son,
+            soc,
+            soh,
+            sow,
+            float(clamp or 0.0),
+            ANTIALIAS=bool(antialias),
+            BICUBIC=bicubic,
+            A=(-0.5 if antialias else -0.75) if bicubic else 0.0,
+            CLAMP=clamp is not None,
+            NCOL=_NCOL,
+            CP=_channels_block(c),
+            BLOCK=_GEOMETRY_BLOCK,
+            num_warps=4,
+        )
     return out
+
+
+def _on(device: torch.device):
+    """The device as the current one while a kernel launches (a no-op off CUDA)."""
+    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
 
 
 def _per_channel(t: Tensor, c: int) -> Tensor:

@@ -6,6 +6,8 @@ also compiles."""
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -185,3 +187,27 @@ def test_kernels_compile_for_a_hopper_gpu(pixels, out, antialias, bicubic):
     consts = {"X_FLAT": True, "OUT_FLAT": antialias, "CP": 4, "BLOCK": 512}
     src = ASTSource(fn=kernels._normalize_kernel, signature=sig, constexprs=consts)
     assert "cubin" in triton.compile(src, target=target).asm
+
+
+def test_gpuprep_works_where_triton_does_not_import():
+    """In a process where ``import triton`` fails, as where it is not installed: gpuprep
+    imports, the torch path runs, and backend="triton" says why it cannot."""
+    code = """
+import sys
+sys.modules["triton"] = None  # import triton raises ImportError
+import torch
+import gpuprep
+from gpuprep import functional as F
+x = torch.randint(0, 256, (2, 9, 7, 3), dtype=torch.uint8)
+geometry = (gpuprep.Resize(5), gpuprep.CenterCrop(4))
+assert gpuprep.Preprocess(geometry=geometry)(x).shape == (2, 3, 4, 4)
+assert gpuprep.Preprocess()(x).shape == (2, 3, 9, 7)
+try:
+    F.normalize(x, torch.tensor([0.5]), torch.tensor([0.5]), backend="triton")
+except RuntimeError as e:
+    print(e)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith('backend="triton" cannot run here: Triton does not import')
+    assert "ModuleNotFoundError" in proc.stdout and "pip install triton" in proc.stdout
