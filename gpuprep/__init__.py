@@ -7,7 +7,9 @@ Host side, in DataLoader workers: :func:`collate` (images of one size) or
 :func:`DataLoader`. In the model: :class:`Preprocess`, with an optional ``geometry`` of
 :class:`Resize`, :class:`CenterCrop`, :class:`RandomResizedCrop` and
 :class:`RandomHorizontalFlip` applied per sample on the device. The arithmetic, and the way
-back to pixels: :mod:`gpuprep.functional`.
+back to pixels: :mod:`gpuprep.functional`. On a CUDA device the work after the copy runs as
+Triton kernels, one launch per batch (:mod:`gpuprep.kernels`), or as the torch path, the
+reference: ``backend="auto" | "triton" | "torch"`` (:mod:`gpuprep.backends`).
 """
 
 from . import functional
