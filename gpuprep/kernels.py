@@ -198,8 +198,8 @@ def _resample_kernel(
     win_t = tl.load(row + 8).to(tl.int32)
     win_l = tl.load(row + 9).to(tl.int32)
     flip = tl.load(row + 10)
-    KH = tl.load(row + 11).to(tl.int32)
-    KW = tl.load(row + 12).to(tl.int32)
+    taps_h = tl.load(row + 11).to(tl.int32)
+    taps_w = tl.load(row + 12).to(tl.int32)
 
     p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     pmask = p < OH * OW
@@ -221,10 +221,10 @@ def _resample_kernel(
     x0, nx, dx, unit_x = _span(cx, scale_x, box_w, ANTIALIAS, BICUBIC)
     if ANTIALIAS:
         total_y = tl.zeros([BLOCK], dtype=tl.float32)
-        for k in range(0, KH):
+        for k in range(0, taps_h):
             total_y += tl.where(k < ny, _filter((dy + k) * unit_y, BICUBIC, A), 0.0)
         total_x = tl.zeros([BLOCK], dtype=tl.float32)
-        for k in range(0, KW):
+        for k in range(0, taps_w):
             total_x += tl.where(k < nx, _filter((dx + k) * unit_x, BICUBIC, A), 0.0)
         total = total_y * total_x
         norm = tl.where(total != 0.0, 1.0 / tl.where(total != 0.0, total, 1.0), 0.0)
@@ -236,13 +236,13 @@ def _resample_kernel(
     coff = c[None, :] * stride_c
     src = src_ptr + base
     acc = tl.zeros([BLOCK, CP], dtype=tl.float32)
-    for ky in range(0, KH):
+    for ky in range(0, taps_h):
         wy = _filter((dy + ky) * unit_y, BICUBIC, A)
         wy = tl.where((ky < ny) & pmask, wy, 0.0)
         # in the box: a tap past the edge weighs 0 (antialias) or repeats the edge (without)
         yy = tl.minimum(tl.maximum(y0 + ky, 0), box_h - 1)
         row_off = (box_t + yy).to(tl.int64) * row_stride
-        for kx in range(0, KW):
+        for kx in range(0, taps_w):
             wx = _filter((dx + kx) * unit_x, BICUBIC, A)
             wx = tl.where(kx < nx, wx, 0.0)
             xx = tl.minimum(tl.maximum(x0 + kx, 0), box_w - 1)
