@@ -1,4 +1,5 @@
-"""What the kernel tests share: where the kernels run, pixels, and the float64 references.
+"""What the kernel tests share: where the kernels run, dtypes, and the comparisons (the
+float64 references of the geometry are tests/resampling.py's).
 
 The tests in this folder run only when asked for (GPUPREP_KERNEL_TESTS=1, see
 tests/conftest.py): interpreted on CPU tensors when Triton was imported with
@@ -8,11 +9,10 @@ device otherwise.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
-from torchvision.transforms import v2
-from torchvision.transforms.v2 import functional as TVF
+from conftest import max_of
+from resampling import tol
 
 from gpuprep import backends
 
@@ -41,24 +41,6 @@ PIXEL_DTYPES = [
     torch.float64,
 ]
 OUTPUT_DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64]
-MEAN3, STD3 = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-
-def max_of(dtype: torch.dtype) -> float:
-    return {torch.uint8: 255.0, torch.uint16: 65535.0}.get(dtype, 1.0)
-
-
-def pixels(shape, dtype, rng) -> torch.Tensor:
-    if dtype in (torch.uint8, torch.uint16):
-        top = int(max_of(dtype))
-        return torch.from_numpy(rng.integers(0, top, shape, endpoint=True).astype(np.int64)).to(
-            dtype
-        )
-    return torch.from_numpy(rng.random(shape)).to(dtype)
-
-
-def stats(c: int):
-    return (MEAN3, STD3) if c == 3 else ([0.5] * c, [0.25] * c)
 
 
 def normalized(x_chw: torch.Tensor, mean, std) -> torch.Tensor:
@@ -69,55 +51,10 @@ def normalized(x_chw: torch.Tensor, mean, std) -> torch.Tensor:
     return (x_chw.to(torch.float64) / max_of(x_chw.dtype) - m) / s
 
 
-def resampled(
-    img_chw,
-    box,
-    resized,
-    offset,
-    size,
-    flip,
-    mean,
-    std,
-    *,
-    antialias=True,
-    interpolation="bilinear",
-):
-    """One sample as torchvision computes it in float64: resized_crop, window, hflip,
-    normalize. (C, h, w). Bicubic values of integer images are clamped to their range, as
-    torchvision's uint8 path does."""
-    x = img_chw.to(torch.float64) / max_of(img_chw.dtype)
-    top, left, h, w = box
-    x = TVF.resized_crop(
-        x,
-        top,
-        left,
-        h,
-        w,
-        list(resized),
-        interpolation=v2.InterpolationMode(interpolation),
-        antialias=antialias,
-    )
-    if interpolation == "bicubic" and not img_chw.dtype.is_floating_point:
-        x = x.clamp(0, 1)
-    x = x[:, offset[0] : offset[0] + size[0], offset[1] : offset[1] + size[1]]
-    if flip:
-        x = TVF.hflip(x)
-    return TVF.normalize(x, list(mean), list(std))
-
-
-def tolerance(dtype: torch.dtype, ref: torch.Tensor) -> dict:
-    """float32 arithmetic (a resampling filter sums many taps), then one rounding to the
-    output dtype."""
-    mag = (float(ref.abs().max()) if ref.numel() else 0.0) + 3.0
-    if dtype in (torch.float32, torch.float64):
-        return {"rtol": 0.0, "atol": 1.5e-5 * mag}
-    return {"rtol": torch.finfo(dtype).eps, "atol": 1.5e-5 * mag + torch.finfo(dtype).tiny}
-
-
 def assert_close(y: torch.Tensor, ref: torch.Tensor, dtype: torch.dtype, msg: str = "") -> None:
     assert y.dtype == dtype, (y.dtype, dtype)
     torch.testing.assert_close(
-        y.detach().cpu().to(torch.float64), ref, **tolerance(dtype, ref), msg=msg or None
+        y.detach().cpu().to(torch.float64), ref, **tol(dtype, ref), msg=msg or None
     )
 
 

@@ -13,10 +13,9 @@ from cases import (
     PIXEL_DTYPES,
     assert_close,
     normalized,
-    pixels,
     same_as_torch,
-    stats,
 )
+from resampling import pixels, stats
 
 import gpuprep
 from gpuprep import functional as F

@@ -9,17 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from cases import (
-    DEVICE,
-    MARKS,
-    OUTPUT_DTYPES,
-    PIXEL_DTYPES,
-    assert_close,
-    pixels,
-    resampled,
-    same_as_torch,
-    stats,
-)
+from cases import DEVICE, MARKS, OUTPUT_DTYPES, PIXEL_DTYPES, same_as_torch
+from resampling import check, pixels, stats
 
 import gpuprep
 from gpuprep.functional import crop_resize_normalize
@@ -52,36 +43,6 @@ def run_both(x, boxes, size, resized, offsets, flips, mean, std, **kw):
     return y
 
 
-def check_reference(
-    y,
-    images,
-    boxes,
-    resized,
-    offsets,
-    flips,
-    size,
-    mean,
-    std,
-    dtype,
-    antialias=True,
-    mode="bilinear",
-):
-    for i, img in enumerate(images):
-        ref = resampled(
-            img,
-            boxes[i].tolist(),
-            resized[i].tolist(),
-            offsets[i].tolist(),
-            size,
-            bool(flips[i]),
-            mean,
-            std,
-            antialias=antialias,
-            interpolation=mode,
-        )
-        assert_close(y[i], ref, dtype, msg=f"sample {i}, box {boxes[i].tolist()}")
-
-
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("dtype", PIXEL_DTYPES)
 @pytest.mark.parametrize("layout", ["NHWC", "NCHW", "NHW"])
@@ -100,7 +61,7 @@ def test_dense_batch_every_pixel_dtype_and_layout(dtype, layout, mode):
         x.to(DEVICE), params[0], size, *params[1:], mean, std, layout=lay, interpolation=mode
     )
     assert y.shape == (n, c, *size) and y.device.type == DEVICE
-    check_reference(y, images, *params, size, mean, std, torch.float32, mode=mode)
+    check(y, images, *params, size, mean, std, interpolation=mode)
 
 
 @pytest.mark.parametrize("out_dtype", OUTPUT_DTYPES)
@@ -121,9 +82,7 @@ def test_output_dtypes_and_memory_formats(out_dtype, channels_last):
     )
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     assert y.is_contiguous(memory_format=fmt)
-    check_reference(
-        y, [x[i].permute(2, 0, 1) for i in range(2)], *params, size, *stats(3), out_dtype
-    )
+    check(y, [x[i].permute(2, 0, 1) for i in range(2)], *params, size, *stats(3), dtype=out_dtype)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -144,7 +103,7 @@ def test_ragged_batch_every_channel_count(channels, dtype, mode):
     images = [
         torch.from_numpy(a).reshape(a.shape[0], a.shape[1], -1).permute(2, 0, 1) for a in arrays
     ]
-    check_reference(y, images, *params, size, *stats(c), torch.float32, mode=mode)
+    check(y, images, *params, size, *stats(c), interpolation=mode)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -185,8 +144,17 @@ def test_boxes_on_every_edge_and_one_pixel_boxes(antialias, mode):
             interpolation=mode,
         )
         images = [torch.from_numpy(a).permute(2, 0, 1) for a in arrays]
-        check_reference(
-            y, images, boxes, rs, offsets, flips, size, *stats(3), torch.float32, antialias, mode
+        check(
+            y,
+            images,
+            boxes,
+            rs,
+            offsets,
+            flips,
+            size,
+            *stats(3),
+            antialias=antialias,
+            interpolation=mode,
         )
 
 
@@ -213,18 +181,18 @@ def test_strong_shrink_and_strong_enlarge(antialias, mode):
         antialias=antialias,
         interpolation=mode,
     )
-    check_reference(
+    images = [x[i].permute(2, 0, 1) for i in range(2)]
+    check(
         y,
-        [x[i].permute(2, 0, 1) for i in range(2)],
+        images,
         boxes,
         resized,
         offsets,
         flips,
         size,
         *stats(3),
-        torch.float32,
-        antialias,
-        mode,
+        antialias=antialias,
+        interpolation=mode,
     )
 
 
