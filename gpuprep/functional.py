@@ -643,5 +643,5 @@ def crop_resize_normalize(
         bias,
         dtype=dtype,
         channels_last=channels_last,
-        backend="torch" if backend == "torch" else "auto",
+        backend=backend,  # "torch" or "auto": "triton" raised above if it cannot resample
     )

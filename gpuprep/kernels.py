@@ -84,6 +84,8 @@ def _normalize_kernel(
     soc,
     soh,
     sow,
+    scale_step,
+    bias_step,
     X_FLAT: tl.constexpr,
     OUT_FLAT: tl.constexpr,
     CP: tl.constexpr,
@@ -104,8 +106,8 @@ def _normalize_kernel(
         opix = (p // W) * soh + (p % W) * sow
     mask = pmask[:, None] & cmask[None, :]
     x = tl.load(x_ptr + n * sxn + xpix[:, None] + c[None, :] * sxc, mask=mask, other=0)
-    scale = tl.load(scale_ptr + c, mask=cmask, other=0.0)
-    bias = tl.load(bias_ptr + c, mask=cmask, other=0.0)
+    scale = tl.load(scale_ptr + c * scale_step, mask=cmask, other=0.0)
+    bias = tl.load(bias_ptr + c * bias_step, mask=cmask, other=0.0)
     y = x.to(tl.float32) * scale[None, :] + bias[None, :]
     tl.store(out_ptr + n * son + opix[:, None] + c[None, :] * soc, _round(y, out_ptr), mask=mask)
 
@@ -176,6 +178,8 @@ def _resample_kernel(
     soc,
     soh,
     sow,
+    scale_step,
+    bias_step,
     top,
     ANTIALIAS: tl.constexpr,
     BICUBIC: tl.constexpr,
@@ -255,8 +259,8 @@ def _resample_kernel(
             )
             acc += w[:, None] * v.to(tl.float32)
 
-    scale = tl.load(scale_ptr + c, mask=cmask, other=0.0)
-    bias = tl.load(bias_ptr + c, mask=cmask, other=0.0)
+    scale = tl.load(scale_ptr + c * scale_step, mask=cmask, other=0.0)
+    bias = tl.load(bias_ptr + c * bias_step, mask=cmask, other=0.0)
     value = acc * norm[:, None]
     if CLAMP:  # bicubic overshoots; integer images stay in their range, as torchvision's do
         value = tl.minimum(tl.maximum(value, 0.0), top)
@@ -288,8 +292,8 @@ def normalize(xv: Tensor, scale: Tensor, bias: Tensor, out: Tensor) -> Tensor:
     n, c, h, w = (int(v) for v in xv.shape)
     if out.numel() == 0:
         return out
-    scale = _per_channel(scale, c)
-    bias = _per_channel(bias, c)
+    scale, scale_step = _per_channel(scale, c)
+    bias, bias_step = _per_channel(bias, c)
     sxn, sxc, sxh, sxw = xv.stride()
     son, soc, soh, sow = out.stride()
     grid = (triton.cdiv(h * w, _PLAIN_BLOCK), n)
@@ -310,6 +314,8 @@ def normalize(xv: Tensor, scale: Tensor, bias: Tensor, out: Tensor) -> Tensor:
             soc,
             soh,
             sow,
+            scale_step,
+            bias_step,
             X_FLAT=h == 1 or sxh == w * sxw,
             OUT_FLAT=h == 1 or soh == w * sow,
             CP=_channels_block(c),
@@ -353,8 +359,8 @@ def resample_normalize(
     n, c, oh, ow = (int(v) for v in out.shape)
     if out.numel() == 0:
         return out
-    scale = _per_channel(scale, c)
-    bias = _per_channel(bias, c)
+    scale, scale_step = _per_channel(scale, c)
+    bias, bias_step = _per_channel(bias, c)
     son, soc, soh, sow = out.stride()
     grid = (triton.cdiv(oh * ow, _GEOMETRY_BLOCK), n)
     with _on(out.device):  # Triton launches on the current device
@@ -373,6 +379,8 @@ def resample_normalize(
             soc,
             soh,
             sow,
+            scale_step,
+            bias_step,
             float(clamp or 0.0),
             ANTIALIAS=bool(antialias),
             BICUBIC=bicubic,
@@ -391,10 +399,11 @@ def _on(device: torch.device):
     return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
 
 
-def _per_channel(t: Tensor, c: int) -> Tensor:
-    """C contiguous float32 values from a (1, C, 1, 1) or (1, 1, 1, 1) tensor (no copy when
-    it already has C values)."""
-    t = t.reshape(-1)
-    if t.numel() != c:
-        t = t.expand(c)
-    return t.to(torch.float32).contiguous()
+def _per_channel(t: Tensor, c: int) -> tuple[Tensor, int]:
+    """The float32 values of a (1, C, 1, 1) or (1, 1, 1, 1) tensor, and the step from one
+    channel's value to the next (0: one value for every channel). No copy for float32
+    statistics, as :func:`gpuprep.functional.affine` makes them."""
+    t = t.reshape(-1).to(torch.float32).contiguous()
+    if t.numel() not in (1, c):
+        raise ValueError(f"Expected 1 or {c} values per statistic. Got {t.numel()}.")
+    return t, int(t.numel() != 1)

@@ -227,7 +227,7 @@ class Preprocess(nn.Module):
             dtype=self.dtype,
             channels_last=self.channels_last,
             out=self._output_buffer(res),
-            backend="torch" if self.backend == "torch" else "auto",
+            backend=self.backend,  # "torch" or "auto": "triton" raised above
         )
 
     def _geometry_kernel(

@@ -164,7 +164,10 @@ def test_kernels_compile_for_a_hopper_gpu(pixels, out, antialias, bicubic):
     kernels = backends.kernels()
     if kernels is None or kernels.INTERPRETED:
         pytest.skip("Triton does not compile in this process")
-    ints = {name: "i32" for name in "C OH OW stride_w stride_c son soc soh sow".split()}
+    ints = {
+        name: "i32"
+        for name in "C OH OW stride_w stride_c son soc soh sow scale_step bias_step".split()
+    }
     ints["top"] = "fp32"
     sig = {"src_ptr": pixels, "table_ptr": "*i64", "scale_ptr": "*fp32", "bias_ptr": "*fp32"}
     sig |= {
@@ -181,7 +184,10 @@ def test_kernels_compile_for_a_hopper_gpu(pixels, out, antialias, bicubic):
     target = GPUTarget("cuda", 90, 32)
     assert "cubin" in triton.compile(src, target=target).asm
 
-    ints = {name: "i32" for name in "C W HW sxn sxc sxh sxw son soc soh sow".split()}
+    ints = {
+        name: "i32"
+        for name in "C W HW sxn sxc sxh sxw son soc soh sow scale_step bias_step".split()
+    }
     sig = {"x_ptr": pixels, "scale_ptr": "*fp32", "bias_ptr": "*fp32", "out_ptr": out, **ints}
     sig |= dict.fromkeys(("X_FLAT", "OUT_FLAT", "CP", "BLOCK"), "constexpr")
     consts = {"X_FLAT": True, "OUT_FLAT": antialias, "CP": 4, "BLOCK": 512}
