@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # The GPU check, one call on a fresh machine with an NVIDIA GPU, inside 8 minutes:
-#   1. kornia from .whl/ (see benchmarks/README.md), the GPU, driver and versions;
-#   2. every test that needs CUDA (pytest -m cuda), the Triton kernel tests (tests/kernels)
-#      compiled for this GPU among them, with a per-test timeout and junit XML;
+#   1. kornia (and pytest-xdist, if missing) from .whl/ (see benchmarks/README.md), the GPU,
+#      driver and versions;
+#   2. every test that needs CUDA (pytest -m cuda), with a per-test timeout and junit XML, in
+#      two processes side by side: the Triton kernel tests (tests/kernels, compiled for this
+#      GPU; spread over 8 pytest-xdist workers where xdist imports, since compiling is most
+#      of their time) and all the others (one process: they count threads and fork workers);
 #   3. each failure rerun alone with CUDA_LAUNCH_BLOCKING=1 (a clean context, exact errors);
-#   4. the CUDA benchmark rows and the GPU targets (gpuprep-bench --device cuda), the
-#      geometry presets from variable-size images, and the device work alone (the Triton
-#      kernels, the torch path, kornia, tv2 per sample) against the copy bandwidth;
+#   4. the CUDA benchmark, in two runs so that one cut short leaves the other: the device
+#      work alone (the Triton kernels, the torch path, kornia, tv2 per sample) against the
+#      copy bandwidth (kernels.json), then the pipelines and the GPU targets, and the
+#      geometry presets from variable-size images (bench.json);
 #   5. a one-screen summary, printed last.
-# Everything goes to $OUT (or ./gpu_check_out): summary.txt, tests.log, junit.xml, rerun.log,
-# bench.log, bench.json, bench.png. Without CUDA every CUDA part is skipped, and says so.
+# Everything goes to $OUT (or ./gpu_check_out), 8 files: summary.txt, tests.log, junit.xml,
+# rerun.log, bench.log, bench.json, kernels.json, bench.png. Without CUDA every CUDA part is
+# skipped, and says so.
 # Exit status: 0 all passed; 1 a test or the benchmark failed; 2 kornia missing; 3 no CUDA.
 # Usage: bash benchmarks/gpu_check.sh            (PYTHON=... picks the interpreter)
 set -uo pipefail
@@ -18,15 +23,16 @@ cd "$(dirname "$0")/.."
 OUT_DIR="${OUT:-$PWD/gpu_check_out}"
 mkdir -p "$OUT_DIR"
 START=$SECONDS
-TESTS_BUDGET=${TESTS_BUDGET:-240}   # seconds for the CUDA tests (Triton compiles ~150 kernels)
-RERUN_BUDGET=${RERUN_BUDGET:-45}    # seconds for the reruns, all together
-BENCH_BUDGET=${BENCH_BUDGET:-150}   # seconds for the benchmark
+TESTS_BUDGET=${TESTS_BUDGET:-210}   # seconds for the CUDA tests (both processes, side by side)
+RERUN_BUDGET=${RERUN_BUDGET:-40}    # seconds for the reruns, all together
+KERNEL_BUDGET=${KERNEL_BUDGET:-80}  # seconds for the device work alone
+BENCH_BUDGET=${BENCH_BUDGET:-130}   # seconds for the pipelines and the geometry presets
 # GPUPREP_KERNEL_TESTS=1: tests/kernels is collected (compiled on the GPU, CUDA-marked there).
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD:${PYTHONPATH:-}" GPUPREP_KERNEL_TESTS=1
 unset TRITON_INTERPRET
 
 # --- 1. kornia, then what this machine is ------------------------------------------------
-if ! "$PY" -c "import kornia" 2>/dev/null; then
+if ! "$PY" -c "import kornia, xdist" 2>/dev/null; then
   if ls .whl/*.whl >/dev/null 2>&1; then
     "$PY" -m pip install -q --no-index --no-deps --target /tmp/gpuprep-site .whl/*.whl \
       >"$OUT_DIR/pip.log" 2>&1
@@ -68,12 +74,40 @@ CUDA=$("$PY" -c "import torch; print(int(torch.cuda.is_available()))" 2>/dev/nul
 # --- 2. the CUDA tests --------------------------------------------------------------------
 TIMEOUT_FLAG=()
 "$PY" -c "import pytest_timeout" 2>/dev/null && TIMEOUT_FLAG=(--timeout=90)
+XDIST=()
+"$PY" -c "import xdist" 2>/dev/null && XDIST=(-n 8)
 echo "== CUDA tests (pytest -m cuda, at most ${TESTS_BUDGET}s) -> tests.log, junit.xml"
 # SIGINT first: pytest stops as after Ctrl-C and still writes the junit file.
-timeout -s INT -k 20 "$TESTS_BUDGET" "$PY" -m pytest tests -m cuda -rfEs -q -p no:cacheprovider \
-  "${TIMEOUT_FLAG[@]}" --junitxml="$OUT_DIR/junit.xml" >"$OUT_DIR/tests.log" 2>&1
-tests_rc=$?
-tail -n 3 "$OUT_DIR/tests.log"
+timeout -s INT -k 20 "$TESTS_BUDGET" "$PY" -m pytest tests -m cuda --ignore=tests/kernels \
+  -rfEs -q -p no:cacheprovider "${TIMEOUT_FLAG[@]}" --junitxml="$OUT_DIR/junit-main.xml" \
+  >"$OUT_DIR/tests-main.log" 2>&1 &
+main_pid=$!
+timeout -s INT -k 20 "$TESTS_BUDGET" "$PY" -m pytest tests/kernels -m cuda "${XDIST[@]}" \
+  -rfEs -q -p no:cacheprovider "${TIMEOUT_FLAG[@]}" --junitxml="$OUT_DIR/junit-kernels.xml" \
+  >"$OUT_DIR/tests-kernels.log" 2>&1 &
+kernels_pid=$!
+wait "$main_pid"; main_rc=$?
+wait "$kernels_pid"; kernels_rc=$?
+tests_rc=$((main_rc > kernels_rc ? main_rc : kernels_rc))
+echo "   tests/kernels${XDIST[*]:+ (${XDIST[*]})}: $(tail -n 1 "$OUT_DIR/tests-kernels.log")"
+echo "   the others: $(tail -n 1 "$OUT_DIR/tests-main.log")"
+# one log and one junit file, the two processes' suites side by side
+{ echo "### pytest tests -m cuda --ignore=tests/kernels: exit $main_rc"; cat "$OUT_DIR/tests-main.log"
+  echo; echo "### pytest tests/kernels -m cuda ${XDIST[*]}: exit $kernels_rc"
+  cat "$OUT_DIR/tests-kernels.log"; } >"$OUT_DIR/tests.log"
+rm -f "$OUT_DIR/tests-main.log" "$OUT_DIR/tests-kernels.log"
+"$PY" - "$OUT_DIR" <<'EOF_PY'
+import os, sys, xml.etree.ElementTree as ET
+out = sys.argv[1]
+root = ET.Element("testsuites")
+for name in ("junit-main.xml", "junit-kernels.xml"):
+    path = os.path.join(out, name)
+    if os.path.exists(path):
+        got = ET.parse(path).getroot()
+        root.extend([got] if got.tag == "testsuite" else list(got))
+        os.remove(path)
+ET.ElementTree(root).write(os.path.join(out, "junit.xml"))
+EOF_PY
 
 # --- 3. each failure alone, with CUDA_LAUNCH_BLOCKING=1 ----------------------------------
 : >"$OUT_DIR/rerun.log"
@@ -98,19 +132,32 @@ for node in $FAILED; do
   echo "   rerun exit $?" >>"$OUT_DIR/rerun.log"
 done
 
-# --- 4. the CUDA benchmark rows ------------------------------------------------------------
-echo "== CUDA benchmark (gpuprep-bench --device cuda, at most ${BENCH_BUDGET}s) -> bench.log"
+# --- 4. the CUDA benchmark: the device work alone first, then the pipelines ---------------
+echo "== device work alone (gpuprep-bench --device cuda --kernels-only, at most ${KERNEL_BUDGET}s)" \
+  "-> bench.log, kernels.json"
+timeout -s INT -k 10 "$KERNEL_BUDGET" "$PY" -m gpuprep.bench --device cuda --kernels-only \
+  --repeats 10 --json "$OUT_DIR/kernels.json" >"$OUT_DIR/bench-kernels.log" 2>&1
+kernels_bench_rc=$?
+echo "== pipelines (gpuprep-bench --device cuda --no-kernels, at most ${BENCH_BUDGET}s)" \
+  "-> bench.log, bench.json"
 PLOT=()
 "$PY" -c "import matplotlib" 2>/dev/null && PLOT=(--plot "$OUT_DIR/bench.png")
-timeout -s INT -k 10 "$BENCH_BUDGET" "$PY" -m gpuprep.bench --device cuda --repeats 10 \
-  --json "$OUT_DIR/bench.json" "${PLOT[@]}" >"$OUT_DIR/bench.log" 2>&1
-bench_rc=$?
+timeout -s INT -k 10 "$BENCH_BUDGET" "$PY" -m gpuprep.bench --device cuda --no-kernels \
+  --repeats 10 --json "$OUT_DIR/bench.json" "${PLOT[@]}" >"$OUT_DIR/bench-pipelines.log" 2>&1
+pipelines_rc=$?
+{ echo "### gpuprep-bench --device cuda --kernels-only: exit $kernels_bench_rc"
+  cat "$OUT_DIR/bench-kernels.log"
+  echo; echo "### gpuprep-bench --device cuda --no-kernels: exit $pipelines_rc"
+  cat "$OUT_DIR/bench-pipelines.log"; } >"$OUT_DIR/bench.log"
+rm -f "$OUT_DIR/bench-kernels.log" "$OUT_DIR/bench-pipelines.log"
+bench_rc=$((kernels_bench_rc > pipelines_rc ? kernels_bench_rc : pipelines_rc))
 
 # --- 5. the summary, last ------------------------------------------------------------------
-"$PY" - "$OUT_DIR" "$tests_rc" "$bench_rc" "$((SECONDS - START))" "$CUDA" \
+"$PY" - "$OUT_DIR" "$tests_rc" "$pipelines_rc" "$kernels_bench_rc" "$((SECONDS - START))" "$CUDA" \
   >"$OUT_DIR/summary.txt" 2>&1 <<'EOF_PY'
 import json, os, re, sys, xml.etree.ElementTree as ET
-out, tests_rc, bench_rc, secs, cuda = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5] == "1"
+out, secs, cuda = sys.argv[1], sys.argv[5], sys.argv[6] == "1"
+tests_rc, bench_rc, kernels_rc = (int(a) for a in sys.argv[2:5])
 print("=" * 78)
 print(f"gpuprep GPU check, {secs} s")
 print(open(os.path.join(out, "machine.txt")).read().rstrip())
@@ -120,13 +167,13 @@ if not cuda:
 junit = os.path.join(out, "junit.xml")
 if os.path.exists(junit):
     root = ET.parse(junit).getroot()
-    suite = root if root.tag == "testsuite" else root.find("testsuite")
-    n = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    n = {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
     passed = n["tests"] - n["failures"] - n["errors"] - n["skipped"]
     print(f"tests (-m cuda): {passed} passed, {n['failures']} failed, {n['errors']} errors,"
           f" {n['skipped']} skipped, pytest exit {tests_rc}"
           + (" (stopped at the time limit)" if tests_rc in (2, 124, 130) else ""))
-    bad = [c for c in suite.iter("testcase")
+    bad = [c for c in root.iter("testcase")
            if c.find("failure") is not None or c.find("error") is not None]
     for c in bad[:12]:
         el = c.find("failure") if c.find("failure") is not None else c.find("error")
@@ -141,43 +188,44 @@ if rerun.strip():
     outcomes = re.findall(r"rerun alone.*?: (\S+)\n(?:.*\n)*?   rerun exit (\d+)", rerun)
     for node, rc in outcomes:
         print(f"  rerun alone {'passed' if rc == '0' else 'FAILED again'}: {node.split('::')[-1]}")
-bench = os.path.join(out, "bench.json")
-if bench_rc == 0 and os.path.exists(bench):
-    d = json.load(open(bench))
+def load(name, rc, what):
+    path = os.path.join(out, name)
+    print(f"{what}: exit {rc}" + ("" if os.path.exists(path) else f", no {name} (bench.log)"))
+    return json.load(open(path)) if os.path.exists(path) else {}
+d = load("bench.json", bench_rc, "pipelines (--no-kernels)")
+if d.get("rows"):
     print(f"{'pipeline':<22}{'device':<8}{'images/s':>10}{'ms':>8}{'vs seed':>9}{'x floor':>9}")
     for r in d["rows"]:
         print(f"{r['pipeline']:<22}{r['device']:<8}{r['images_per_s']:>10.0f}"
               f"{r['ms_median']:>8.1f}{r['speedup_vs_seed']:>8.2f}x{r['x_floor']:>9.2f}")
-    for dev, floors in d["floors"].items():
-        bw = ", ".join(f"{k[:-4]} {v / 1e9:.1f} GB/s" for k, v in floors.items())
-        print(f"{dev}: {bw}")
-    for dev, targets in d.get("cuda_targets", {}).items():
-        for name, got, need in targets:
-            print(f"{dev} {name:<44}{got:>7.2f} (>= {need:g}) {'ok' if got >= need else 'SHORT'}")
-    if d.get("geometry_rows"):
-        print(f"geometry: {d['geometry']['source']}, batch {d['geometry']['batch']}, "
-              f"{d['geometry']['workers']} workers")
-        for r in d["geometry_rows"]:
-            print(f"  {r['pipeline']:<16}{r['device']:<8}{r['images_per_s']:>8.0f} images/s"
-                  f"{r['speedup_vs_seed']:>7.2f}x  host CPU {r['host_cpu_ms_per_image']:.2f} ms/img")
-    for dev, k in d.get("kernels", {}).items():
-        print(f"device work alone on {dev}, copy {k['copy_Bps'] / 1e9:.0f} GB/s:")
-        for r in k["rows"]:
-            if "skipped" in r:
-                print(f"  {r['case']:<6}{r['path']:<16}skipped: {r['skipped'][:60]}")
-                continue
-            print(f"  {r['case']:<6}{r['path']:<16}{r['ms_per_batch']:>8.2f} ms {r['GBps']:>7.1f} GB/s"
-                  f" {r['vs_copy']:>5.2f} x copy {r.get('speedup_vs_torch', 0):>6.2f}x torch"
-                  f"  err {r.get('max_abs_err_vs_torch', float('nan')):.1e}")
-        if "h2d" in k:
-            h = k["h2d"]
-            print(f"  RaggedBatch H2D {h['ragged_Bps'] / 1e9:.1f} GB/s, pinned {h['pinned_Bps'] / 1e9:.1f} GB/s")
-    for dev, targets in d.get("kernel_targets", {}).items():
-        for name, got, need in targets:
-            print(f"{dev} {name:<44}{got:>7.2f} (>= {need:g}) {'ok' if got >= need else 'SHORT'}")
-else:
-    lines = open(os.path.join(out, "bench.log")).read().strip().splitlines()
-    print(f"benchmark: exit {bench_rc}" + (f": {lines[-1]}" if lines else ""))
+for dev, floors in d.get("floors", {}).items():
+    bw = ", ".join(f"{k[:-4]} {v / 1e9:.1f} GB/s" for k, v in floors.items())
+    print(f"{dev}: {bw}")
+for dev, targets in d.get("cuda_targets", {}).items():
+    for name, got, need in targets:
+        print(f"{dev} {name:<44}{got:>7.2f} (>= {need:g}) {'ok' if got >= need else 'SHORT'}")
+if d.get("geometry_rows"):
+    print(f"geometry: {d['geometry']['source']}, batch {d['geometry']['batch']}, "
+          f"{d['geometry']['workers']} workers")
+    for r in d["geometry_rows"]:
+        print(f"  {r['pipeline']:<16}{r['device']:<8}{r['images_per_s']:>8.0f} images/s"
+              f"{r['speedup_vs_seed']:>7.2f}x  host CPU {r['host_cpu_ms_per_image']:.2f} ms/img")
+k_all = load("kernels.json", kernels_rc, "device work alone (--kernels-only)")
+for dev, k in k_all.get("kernels", {}).items():
+    print(f"device work alone on {dev}, copy {k['copy_Bps'] / 1e9:.0f} GB/s:")
+    for r in k["rows"]:
+        if "skipped" in r:
+            print(f"  {r['case']:<6}{r['path']:<16}skipped: {r['skipped'][:60]}")
+            continue
+        print(f"  {r['case']:<6}{r['path']:<16}{r['ms_per_batch']:>8.2f} ms {r['GBps']:>7.1f} GB/s"
+              f" {r['vs_copy']:>5.2f} x copy {r.get('speedup_vs_torch', 0):>6.2f}x torch"
+              f"  err {r.get('max_abs_err_vs_torch', float('nan')):.1e}")
+    if "h2d" in k:
+        h = k["h2d"]
+        print(f"  RaggedBatch H2D {h['ragged_Bps'] / 1e9:.1f} GB/s, pinned {h['pinned_Bps'] / 1e9:.1f} GB/s")
+for dev, targets in k_all.get("kernel_targets", {}).items():
+    for name, got, need in targets:
+        print(f"{dev} {name:<44}{got:>7.2f} (>= {need:g}) {'ok' if got >= need else 'SHORT'}")
 print("files:", " ".join(sorted(f for f in os.listdir(out) if f != "machine.txt")))
 EOF_PY
 cat "$OUT_DIR/summary.txt"
