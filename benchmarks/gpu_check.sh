@@ -10,7 +10,9 @@
 #   4. the CUDA benchmark, in two runs so that one cut short leaves the other: the device
 #      work alone (the Triton kernels, the torch path, kornia, tv2 per sample) against the
 #      copy bandwidth (kernels.json), then the pipelines and the GPU targets, and the
-#      geometry presets from variable-size images (bench.json);
+#      geometry presets from variable-size images (bench.json), then a DataLoader with 2
+#      workers, the seed against gpuprep's DeviceLoader (benchmarks/test_loader.py, its
+#      images/s into bench.json);
 #   5. a one-screen summary, printed last.
 # Everything goes to $OUT (or ./gpu_check_out), 8 files: summary.txt, tests.log, junit.xml,
 # rerun.log, bench.log, bench.json, kernels.json, bench.png. Without CUDA every CUDA part is
@@ -27,6 +29,7 @@ TESTS_BUDGET=${TESTS_BUDGET:-210}   # seconds for the CUDA tests (both processes
 RERUN_BUDGET=${RERUN_BUDGET:-40}    # seconds for the reruns, all together
 KERNEL_BUDGET=${KERNEL_BUDGET:-80}  # seconds for the device work alone
 BENCH_BUDGET=${BENCH_BUDGET:-130}   # seconds for the pipelines and the geometry presets
+LOADER_BUDGET=${LOADER_BUDGET:-60}  # seconds for the DataLoader with workers
 # GPUPREP_KERNEL_TESTS=1: tests/kernels is collected (compiled on the GPU, CUDA-marked there).
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD:${PYTHONPATH:-}" GPUPREP_KERNEL_TESTS=1
 unset TRITON_INTERPRET
@@ -145,12 +148,37 @@ PLOT=()
 timeout -s INT -k 10 "$BENCH_BUDGET" "$PY" -m gpuprep.bench --device cuda --no-kernels \
   --repeats 10 --json "$OUT_DIR/bench.json" "${PLOT[@]}" >"$OUT_DIR/bench-pipelines.log" 2>&1
 pipelines_rc=$?
+echo "== DataLoader with workers, seed vs DeviceLoader (benchmarks/test_loader.py -m cuda," \
+  "at most ${LOADER_BUDGET}s) -> bench.log, bench.json"
+timeout -s INT -k 10 "$LOADER_BUDGET" "$PY" -m pytest benchmarks/test_loader.py -m cuda -q \
+  -p no:cacheprovider --benchmark-only --benchmark-json="$OUT_DIR/loader.json" \
+  >"$OUT_DIR/bench-loader.log" 2>&1
+loader_rc=$?
 { echo "### gpuprep-bench --device cuda --kernels-only: exit $kernels_bench_rc"
   cat "$OUT_DIR/bench-kernels.log"
   echo; echo "### gpuprep-bench --device cuda --no-kernels: exit $pipelines_rc"
-  cat "$OUT_DIR/bench-pipelines.log"; } >"$OUT_DIR/bench.log"
-rm -f "$OUT_DIR/bench-kernels.log" "$OUT_DIR/bench-pipelines.log"
+  cat "$OUT_DIR/bench-pipelines.log"
+  echo; echo "### pytest benchmarks/test_loader.py -m cuda --benchmark-only: exit $loader_rc"
+  cat "$OUT_DIR/bench-loader.log"; } >"$OUT_DIR/bench.log"
+rm -f "$OUT_DIR/bench-kernels.log" "$OUT_DIR/bench-pipelines.log" "$OUT_DIR/bench-loader.log"
+# the loader's images/s into bench.json (eight files come back from a GPU machine at most)
+"$PY" - "$OUT_DIR" <<'EOF_PY'
+import json, os, sys
+out = sys.argv[1]
+src, dst = os.path.join(out, "loader.json"), os.path.join(out, "bench.json")
+if os.path.exists(src):
+    got = json.load(open(src))
+    rows = [{"pipeline": b["params"]["pipeline"], "device": b["params"]["device"],
+             "group": b["group"], "images_per_s": b["extra_info"].get("images_per_s"),
+             "epoch_s_median": b["stats"]["median"]} for b in got.get("benchmarks", [])]
+    if os.path.exists(dst):
+        d = json.load(open(dst))
+        d["dataloader_workers"] = rows
+        json.dump(d, open(dst, "w"), indent=2)
+        os.remove(src)
+EOF_PY
 bench_rc=$((kernels_bench_rc > pipelines_rc ? kernels_bench_rc : pipelines_rc))
+bench_rc=$((loader_rc > bench_rc ? loader_rc : bench_rc))
 
 # --- 5. the summary, last ------------------------------------------------------------------
 "$PY" - "$OUT_DIR" "$tests_rc" "$pipelines_rc" "$kernels_bench_rc" "$((SECONDS - START))" "$CUDA" \
@@ -210,6 +238,8 @@ if d.get("geometry_rows"):
     for r in d["geometry_rows"]:
         print(f"  {r['pipeline']:<16}{r['device']:<8}{r['images_per_s']:>8.0f} images/s"
               f"{r['speedup_vs_seed']:>7.2f}x  host CPU {r['host_cpu_ms_per_image']:.2f} ms/img")
+for r in d.get("dataloader_workers", []):
+    print(f"{r['group']}: {r['pipeline']:<8}{r['images_per_s']:>8.0f} images/s")
 k_all = load("kernels.json", kernels_rc, "device work alone (--kernels-only)")
 for dev, k in k_all.get("kernels", {}).items():
     print(f"device work alone on {dev}, copy {k['copy_Bps'] / 1e9:.0f} GB/s:")
