@@ -247,9 +247,13 @@ for dev, k in k_all.get("kernels", {}).items():
         if "skipped" in r:
             print(f"  {r['case']:<6}{r['path']:<16}skipped: {r['skipped'][:60]}")
             continue
+        graph = (f" | graph {r['device_ms']:.3f} ms {r['device_vs_copy']:.2f} x copy"
+                 if "device_ms" in r else "")
         print(f"  {r['case']:<6}{r['path']:<16}{r['ms_per_batch']:>8.2f} ms {r['GBps']:>7.1f} GB/s"
               f" {r['vs_copy']:>5.2f} x copy {r.get('speedup_vs_torch', 0):>6.2f}x torch"
-              f"  err {r.get('max_abs_err_vs_torch', float('nan')):.1e}")
+              f"  err {r.get('max_abs_err_vs_torch', float('nan')):.1e}{graph}")
+        if "device_ms_skipped" in r:
+            print(f"    no graph: {r['device_ms_skipped'][:70]}")
     if "h2d" in k:
         h = k["h2d"]
         print(f"  RaggedBatch H2D {h['ragged_Bps'] / 1e9:.1f} GB/s, pinned {h['pinned_Bps'] / 1e9:.1f} GB/s")

@@ -189,3 +189,29 @@ def test_the_device_work_alone_every_path_and_case(tmp_path, capsys):
         limit = {"torch": 0.0, "triton": 1e-4, "tv2 per sample": 1.5 / 255 / 0.224}
         if path in limit and (case == "plain" or path != "kornia"):
             assert r["max_abs_err_vs_torch"] <= limit[path] + 1e-6, (case, path)
+
+
+def test_the_kernel_targets_take_the_device_time_where_it_was_measured():
+    row = dict(ms_per_batch=2.0, vs_copy=0.25, speedup_vs_torch=6.0)
+    result = {
+        "rows": [
+            {"case": "plain", "path": "triton", **row, "device_vs_copy": 0.75},
+            {"case": "eval", "path": "triton", **row},  # no graph: the call's own time
+            {"case": "train", "path": "triton", **row, "device_ms_skipped": "RuntimeError: x"},
+        ],
+        "copy_Bps": 1e9,
+    }
+    got = {name: value for name, value, _ in bench_kernels.kernel_targets(result)}
+    assert got["plain kernel / device copy bandwidth"] == 0.75
+    assert got["eval kernel / device copy bandwidth"] == 0.25
+    assert got["train kernel / device copy bandwidth"] == 0.25
+    assert got["eval kernel vs the torch path"] == 6.0
+    table = bench_kernels.format_kernel_table(
+        {
+            **result,
+            "rows": [
+                {**r, "device": "cuda:0", "images_per_s": 1.0, "GBps": 1.0} for r in result["rows"]
+            ],
+        }
+    )
+    assert "train triton: no graph (RuntimeError: x)" in table

@@ -122,3 +122,35 @@ def test_preprocess_is_captured_in_a_cuda_graph(geometry):
         )
         graph.replay()
         torch.testing.assert_close(out, pre(static), rtol=0, atol=0)
+
+
+def test_the_device_work_alone_is_timed_from_graph_replays_too():
+    """bench_kernels on CUDA: the triton rows (and the torch path's plain row) also carry
+    the device's time alone (a CUDA graph's replays), and the kernel bandwidth targets use
+    it."""
+    from gpuprep import bench_geometry, bench_kernels
+
+    photos = bench_geometry.synthetic_photos(4)
+    result = bench_kernels.kernel_benchmark(
+        photos,
+        torch.device("cuda"),
+        plain_batch=4,
+        plain_size=(32, 24),
+        geometry_batch=4,
+        repeats=2,
+    )
+    rows = {(r["case"], r["path"]): r for r in result["rows"]}
+    for case in ("plain", "eval", "train"):
+        r = rows[case, "triton"]
+        assert "device_ms_skipped" not in r, r.get("device_ms_skipped")
+        assert r["device_ms"] > 0
+        moved = r["bytes_read"] + r["bytes_written"]
+        assert r["device_GBps"] == pytest.approx(moved / r["device_ms"] / 1e6)
+        assert r["device_vs_copy"] == pytest.approx(r["device_GBps"] * 1e9 / result["copy_Bps"])
+        assert r["max_abs_err_vs_torch"] <= 1e-3
+    assert "device_ms" in rows["plain", "torch"]
+    assert "device_ms" not in rows["plain", "kornia"] and "device_ms" not in rows["eval", "torch"]
+    got = {name: value for name, value, _ in bench_kernels.kernel_targets(result)}
+    assert got["plain kernel / device copy bandwidth"] == rows["plain", "triton"]["device_vs_copy"]
+    assert got["eval kernel / device copy bandwidth"] == rows["eval", "triton"]["device_vs_copy"]
+    assert "graph ms" in bench_kernels.format_kernel_table(result)
