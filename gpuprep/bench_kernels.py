@@ -22,8 +22,9 @@ next to the device-to-device copy bandwidth measured in the same run (``memcpy``
 A call between two CUDA events also counts the host's part (the layer's checks, the launch
 path) where the device waits for it, so on CUDA the ``triton`` path (and the ``torch`` path's
 plain case) is also timed as CUDA graph replays, back to back: the device's work alone
-(``device_ms``), which the kernel bandwidth targets use. On CUDA, also a RaggedBatch's host-to-device copy against a
-plain pinned copy of as many bytes. ``gpuprep-bench`` prints the table and the targets.
+(``device_ms``), which the kernel bandwidth targets use. On CUDA, also a RaggedBatch's
+host-to-device copy against a plain pinned copy of as many bytes. ``gpuprep-bench`` prints
+the table and the targets.
 """
 
 from __future__ import annotations
