@@ -1,25 +1,42 @@
-"""gpuprep: NumPy uint8 images to normalized PyTorch batches, with the work done once per batch
-on the device.
+"""gpuprep: images into PyTorch models, kept uint8 (or as they are) until the device, one copy
+per batch, and the rest done there for the whole batch.
 
-Host side, in DataLoader workers: :func:`collate` (images of one size) or
-:func:`collate_ragged` (any sizes, a :class:`RaggedBatch`). Device side: :class:`GPUCollate`
-(``num_workers=0``) or :class:`DeviceLoader` (with workers), or both chosen for you by
-:func:`DataLoader`. In the model: :class:`Preprocess`, with an optional ``geometry`` of
-:class:`Resize`, :class:`CenterCrop`, :class:`RandomResizedCrop` and
-:class:`RandomHorizontalFlip` applied per sample on the device. The arithmetic, and the way
-back to pixels: :mod:`gpuprep.functional`. On a CUDA device the work after the copy runs as
-Triton kernels, one launch per batch (:mod:`gpuprep.kernels`), or as the torch path, the
-reference: ``backend="auto" | "triton" | "torch"`` (:mod:`gpuprep.backends`).
+The layout, by role (dependencies point one way, each package only on those before it):
+
+* :mod:`gpuprep.compat`: torch's and torchvision's private or version-dependent APIs, each
+  behind its guard;
+* :mod:`gpuprep.data`: the host side: :func:`collate`, :func:`collate_ragged` and
+  :class:`RaggedBatch`, PIL images, nested samples, host buffers, :func:`resolve_device`;
+* :mod:`gpuprep.geometry`: :class:`Resize`, :class:`CenterCrop`,
+  :class:`RandomResizedCrop`, :class:`RandomHorizontalFlip`, :class:`ResizeKeepRatio` as
+  per-sample parameters (:class:`GeometryParams`), drawn on the host;
+* :mod:`gpuprep.kernels`: the Triton kernels, their table and the backend choice
+  (``backend="auto" | "triton" | "torch"``);
+* :mod:`gpuprep.ops`: the checks, the normalization, the torch path's resampling, and the
+  one pipeline every call runs; :mod:`gpuprep.functional` is its public front;
+* :mod:`gpuprep.nn`: :class:`Preprocess`, the module prepended to a model, and its presets;
+* :mod:`gpuprep.transfer`: :class:`GPUCollate` (``num_workers=0``), :class:`DeviceLoader`
+  (with workers) and :func:`DataLoader` (either, chosen for you);
+* :mod:`gpuprep.bench`: ``gpuprep-bench``, the CPU-vs-GPU benchmark (not imported here).
 """
 
 from . import functional
-from .functional import IMAGENET_MEAN, IMAGENET_STD
-from .geometry import CenterCrop, GeometryParams, RandomHorizontalFlip, RandomResizedCrop, Resize
-from .host import collate
-from .layer import Preprocess
-from .loader import DataLoader
-from .ragged import RaggedBatch, collate_ragged
-from .transfer import DeviceLoader, GPUCollate
+from .data.collate import collate
+from .data.collate_ragged import collate_ragged
+from .data.devices import resolve_device
+from .data.ragged import RaggedBatch
+from .geometry import (
+    CenterCrop,
+    GeometryOp,
+    GeometryParams,
+    RandomHorizontalFlip,
+    RandomResizedCrop,
+    Resize,
+    ResizeKeepRatio,
+)
+from .nn import Preprocess
+from .ops.checks import IMAGENET_MEAN, IMAGENET_STD
+from .transfer import DataLoader, DeviceLoader, GPUCollate, PageableMemoryWarning
 
 __version__ = "0.1.0"
 
@@ -30,13 +47,17 @@ __all__ = [
     "DataLoader",
     "DeviceLoader",
     "GPUCollate",
+    "GeometryOp",
     "GeometryParams",
+    "PageableMemoryWarning",
     "Preprocess",
     "RaggedBatch",
     "RandomHorizontalFlip",
     "RandomResizedCrop",
     "Resize",
+    "ResizeKeepRatio",
     "collate",
     "collate_ragged",
     "functional",
+    "resolve_device",
 ]

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 import gpuprep
-from gpuprep import backends
+from gpuprep.kernels import backends
+from gpuprep.kernels.table import param_table
 from gpuprep import functional as F
 from gpuprep.geometry import GeometryParams
 
@@ -36,7 +37,7 @@ def test_auto_on_the_cpu_takes_the_torch_path_without_importing_triton(monkeypat
     def no_kernels():
         raise AssertionError("auto on a CPU batch must not import the kernels")
 
-    monkeypatch.setattr(backends, "kernels", no_kernels)
+    monkeypatch.setattr(backends, "triton_kernels", no_kernels)
     x = torch.randint(0, 256, (2, 6, 5, 3), dtype=torch.uint8)
     assert backends.select("auto", "cpu") == "torch"
     y = F.normalize(x, MEAN, STD)
@@ -47,7 +48,7 @@ def test_auto_on_the_cpu_takes_the_torch_path_without_importing_triton(monkeypat
 
 @pytest.mark.skipif(not HAS_TRITON, reason="Triton is not installed")
 def test_triton_on_a_cpu_batch_says_why_it_cannot_run():
-    if backends.kernels().INTERPRETED:
+    if backends.triton_kernels().interpreted:
         pytest.skip("this process runs Triton interpreted")
     x = torch.zeros((1, 4, 4, 3), dtype=torch.uint8)
     why = r'backend="triton" cannot run here: the batch is on cpu.*CUDA devices.*TRITON_INTERPRET'
@@ -63,7 +64,7 @@ def test_triton_on_a_cpu_batch_says_why_it_cannot_run():
 
 
 def test_triton_missing_is_a_runtime_error_and_auto_falls_back(monkeypatch):
-    monkeypatch.setattr(backends, "_kernels", None)
+    monkeypatch.setattr(backends, "_loaded", None)
     monkeypatch.setattr(backends, "_import_error", "ModuleNotFoundError: No module named 'triton'")
     with pytest.raises(RuntimeError, match=r"Triton does not import here \(ModuleNotFoundError"):
         backends.select("triton", "cuda")
@@ -80,8 +81,8 @@ def test_calls_the_kernels_do_not_do(monkeypatch):
     assert backends.select("auto", "cuda", interpolation="bicubic") == "triton"
     for kwargs, why in [
         ({"interpolation": "nearest"}, "bilinear and bicubic; nearest takes the torch path"),
-        ({"grad": True}, "gradients are recorded"),
-        ({"traced": True}, "tracing"),
+        ({"recording": "grad"}, "gradients are recorded"),
+        ({"recording": "trace"}, "tracing"),
     ]:
         assert backends.select("auto", "cuda", **kwargs) == "torch"
         with pytest.raises(RuntimeError, match=why):
@@ -115,7 +116,7 @@ def test_param_table_for_ragged_and_dense_batches():
         flip=torch.tensor([True, False]),
         size=(3, 4),
     )
-    table, strides = backends.param_table(batch, params)
+    table, strides = param_table(batch, params)
     assert table.dtype == np.int64 and table.shape == (2, 13)
     assert table[:, 0].tolist() == [0, 7 * 12 * 3]  # where each image starts
     assert table[:, 1].tolist() == [12 * 3, 33 * 3]  # a row, in elements
@@ -125,14 +126,14 @@ def test_param_table_for_ragged_and_dense_batches():
     # 40 rows to 3: the triangle spans 2 * 40 / 3 = 26.7 source rows; 33 columns to 4: 16.5.
     assert table[1, 11:].tolist() == [28, 18]
     # the cubic spans twice that; without antialias 2 or 4 taps
-    bicubic = backends.param_table(batch, params, interpolation="bicubic")[0]
+    bicubic = param_table(batch, params, interpolation="bicubic")[0]
     assert bicubic[:, 11:].tolist() == [[5, 5], [55, 34]]
-    assert backends.param_table(batch, params, antialias=False)[0][:, 11:].tolist() == [[2, 2]] * 2
-    plain = backends.param_table(batch, params, interpolation="bicubic", antialias=False)[0]
+    assert param_table(batch, params, antialias=False)[0][:, 11:].tolist() == [[2, 2]] * 2
+    plain = param_table(batch, params, interpolation="bicubic", antialias=False)[0]
     assert plain[:, 11:].tolist() == [[4, 4]] * 2
 
     dense = torch.zeros((2, 40, 33, 3), dtype=torch.uint8).permute(0, 3, 1, 2)  # NCHW view
-    table, strides = backends.param_table(
+    table, strides = param_table(
         dense,
         GeometryParams(params.boxes, params.resized, params.offsets, params.flip, (3, 4)),
         "NCHW",
@@ -161,38 +162,39 @@ def test_kernels_compile_for_a_hopper_gpu(pixels, out, antialias, bicubic):
         from triton.compiler import ASTSource
     except ImportError as e:
         pytest.skip(f"this Triton has no ahead-of-time API: {e}")
-    kernels = backends.kernels()
-    if kernels is None or kernels.INTERPRETED:
+    loaded = backends.triton_kernels()
+    if loaded is None or loaded.interpreted:
         pytest.skip("Triton does not compile in this process")
-    ints = {
-        name: "i32"
-        for name in "C OH OW stride_w stride_c son soc soh sow scale_step bias_step".split()
-    }
-    ints["top"] = "fp32"
-    sig = {"src_ptr": pixels, "table_ptr": "*i64", "scale_ptr": "*fp32", "bias_ptr": "*fp32"}
-    sig |= {
-        "out_ptr": out,
-        **ints,
-        **dict.fromkeys(("ANTIALIAS", "BICUBIC", "A", "CLAMP", "NCOL", "CP", "BLOCK"), "constexpr"),
-    }
-    consts = {"ANTIALIAS": antialias, "BICUBIC": bicubic, "A": -0.5 if antialias else -0.75}
-    consts |= {"CLAMP": bicubic and pixels in ("*u8", "*u16"), "NCOL": 13, "CP": 4, "BLOCK": 128}
-    try:
-        src = ASTSource(fn=kernels._resample_kernel, signature=sig, constexprs=consts)
-    except TypeError as e:
-        pytest.skip(f"this Triton's ASTSource takes other arguments: {e}")
+    from gpuprep.kernels import normalize as plain
+    from gpuprep.kernels import resample
+
     target = GPUTarget("cuda", 90, 32)
+    # The signature is derived from the kernel itself: every pointer's dtype is named here,
+    # every other runtime argument is an int32 (the clamp bound a float), and the constants
+    # are exactly the kernel's constexpr parameters.
+    pointers = {"src_ptr": pixels, "table_ptr": "*i64", "scale_ptr": "*fp32"}
+    pointers |= {"bias_ptr": "*fp32", "out_ptr": out, "top": "fp32"}
+    consts = {"ANTIALIAS": antialias, "BICUBIC": bicubic, "A": -0.5 if antialias else -0.75}
+    consts |= {"CLAMP": bicubic and pixels in ("*u8", "*u16"), "CP": 4, "BLOCK": 128}
+    src = _source(ASTSource, resample._resample_kernel, pointers, consts)
     assert "cubin" in triton.compile(src, target=target).asm
 
-    ints = {
-        name: "i32"
-        for name in "C W HW sxn sxc sxh sxw son soc soh sow scale_step bias_step".split()
-    }
-    sig = {"x_ptr": pixels, "scale_ptr": "*fp32", "bias_ptr": "*fp32", "out_ptr": out, **ints}
-    sig |= dict.fromkeys(("X_FLAT", "OUT_FLAT", "CP", "BLOCK"), "constexpr")
+    pointers = {"x_ptr": pixels, "scale_ptr": "*fp32", "bias_ptr": "*fp32", "out_ptr": out}
     consts = {"X_FLAT": True, "OUT_FLAT": antialias, "CP": 4, "BLOCK": 512}
-    src = ASTSource(fn=kernels._normalize_kernel, signature=sig, constexprs=consts)
+    src = _source(ASTSource, plain._normalize_kernel, pointers, consts)
     assert "cubin" in triton.compile(src, target=target).asm
+
+
+def _source(ast_source, kernel, pointers, consts):
+    params = kernel.params
+    assert {p.name for p in params if p.is_constexpr} == set(consts), "constexprs changed"
+    sig = {
+        p.name: "constexpr" if p.is_constexpr else pointers.get(p.name, "i32") for p in params
+    }
+    try:
+        return ast_source(fn=kernel, signature=sig, constexprs=consts)
+    except TypeError as e:
+        pytest.skip(f"this Triton's ASTSource takes other arguments: {e}")
 
 
 def test_gpuprep_works_where_triton_does_not_import():

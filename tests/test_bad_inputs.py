@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 import gpuprep
 from gpuprep import IMAGENET_MEAN, IMAGENET_STD, DeviceLoader, GPUCollate, Preprocess
-from gpuprep.layer import _as_tensor
+from gpuprep.ops.checks import as_tensor as _as_tensor
 
 
 def rgb(h=6, w=5, value=None, seed=0):

@@ -7,9 +7,10 @@ import torch
 from conftest import assert_matches_reference
 
 import gpuprep
-import gpuprep.host as host
+import gpuprep.data.buffers as host
 from gpuprep import IMAGENET_MEAN, IMAGENET_STD, Preprocess
-from gpuprep.buffers import BufferPool, pooling_works, shared_empty
+from gpuprep.compat import pooling_works
+from gpuprep.data.buffers import BufferPool, shared_empty
 
 
 def base_ptr(t):

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import gpuprep
-from gpuprep import backends
+from gpuprep.kernels import backends
 from gpuprep import functional as F
 
 pytestmark = pytest.mark.cuda

@@ -8,7 +8,7 @@ import torch
 
 import gpuprep
 from gpuprep import DeviceLoader, GPUCollate
-from gpuprep.devices import resolve_device
+from gpuprep.data.devices import resolve_device
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import torch
 from conftest import assert_matches_reference
 
 from gpuprep import functional as F
+import gpuprep.ops.normalize as NK
 
 MEAN, STD = torch.tensor([0.4, 0.5, 0.6]), torch.tensor([0.2, 0.3, 0.25])
 
@@ -25,7 +26,7 @@ def test_device_kernel_values_on_the_cpu(in_dtype, dtype, fmt):
     xv = F.to_nchw(x)
     scale, bias = F.affine(MEAN, STD, F.max_value(in_dtype))
     out = torch.empty(3, 3, 7, 5, dtype=dtype, memory_format=fmt)
-    F._normalize_device(xv, scale, bias, out)
+    NK._normalize_device(xv, scale, bias, out)
     assert out.is_contiguous(memory_format=fmt)
     assert_matches_reference(out, x, MEAN, STD, dtype=dtype)
 
@@ -34,13 +35,13 @@ def test_device_kernel_values_on_the_cpu(in_dtype, dtype, fmt):
 def test_cpu_kernel_chunks_cover_every_pixel(monkeypatch, rows_per_chunk):
     """Chunks of row blocks (uneven ones too), single images and several images."""
     n, h, w, c = 5, 5, 3, 3
-    monkeypatch.setattr(F, "_CPU_CHUNK_BYTES", rows_per_chunk * w * c * 4)
+    monkeypatch.setattr(NK, "_CPU_CHUNK_BYTES", rows_per_chunk * w * c * 4)
     x = torch.randint(0, 256, (n, h, w, c), dtype=torch.uint8)
     for dtype in (torch.float32, torch.bfloat16):
         for cl in (False, True):
             y = F.normalize(x, MEAN, STD, dtype=dtype, channels_last=cl)
             assert_matches_reference(y, x, MEAN, STD, dtype=dtype)
-    chunks = list(F._chunks(n, c, h, w))
+    chunks = list(NK._chunks(n, c, h, w))
     covered = sorted(
         (i, r) for imgs, rows in chunks for i in range(n)[imgs] for r in range(h)[rows]
     )

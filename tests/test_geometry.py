@@ -231,7 +231,7 @@ def draws_for(ops, sizes, seed):
     for k, op in enumerate(ops):
         if hasattr(op, "generator"):
             op.generator = torch.Generator().manual_seed(seed + k)
-    from gpuprep.geometry import _State
+    from gpuprep.geometry.base import SampleState as _State
 
     arr = np.asarray(sizes, np.int64)
     state = _State(arr[:, 0], arr[:, 1])

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 import gpuprep
-from gpuprep.host import stack_arrays
+from gpuprep.data.collate import stack_arrays
 
 RNG = np.random.default_rng(1)
 
@@ -151,7 +151,7 @@ def test_never_touches_cuda(monkeypatch):
 
 
 def test_worker_batches_are_made_in_shared_memory(monkeypatch):
-    import gpuprep.host as host
+    import gpuprep.data.buffers as host
 
     monkeypatch.setattr(host, "get_worker_info", lambda: object())
     out = gpuprep.collate([img(), img()])

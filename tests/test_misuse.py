@@ -42,7 +42,7 @@ def test_non_pinning_dataloader_is_not_refused():
     x, y = next(it)
     assert_matches_reference(x, np.stack([s[0] for s in SAMPLES[:2]]), IMAGENET_MEAN, IMAGENET_STD)
     gc.device = torch.device("meta")
-    assert gpuprep.transfer._caller_pins_memory() is False  # called from no DataLoader at all
+    assert gpuprep.compat.caller_pins_memory() is False  # called from no DataLoader at all
 
 
 @pytest.mark.cuda

@@ -103,7 +103,7 @@ def test_channel_and_dtype_mismatches_name_the_sample():
     with pytest.raises(TypeError, match="numeric dtype"):
         collate_ragged([np.array([["a"]]), np.array([["b"]])])
     with pytest.raises(TypeError, match="sample 1 to be a numpy.ndarray"):
-        RaggedBatch.from_arrays([a[0], "nope"])
+        gpuprep.data.pack_ragged([a[0], "nope"])
     with pytest.raises(ValueError, match="non-empty"):
         collate_ragged([])
 

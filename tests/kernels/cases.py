@@ -14,12 +14,12 @@ import torch
 from conftest import max_of
 from resampling import tol
 
-from gpuprep import backends
+from gpuprep.kernels import backends
 
-_kernels = backends.kernels()
+_kernels = backends.triton_kernels()
 if _kernels is None:
     pytest.skip("Triton does not import here", allow_module_level=True)
-if _kernels.INTERPRETED:
+if _kernels.interpreted:
     DEVICE = "cpu"
 elif torch.cuda.is_available():
     DEVICE = "cuda"

@@ -1,12 +1,11 @@
 """Resampling: cut each sample's source box, resize it, take the window, flip it.
 
-The reference implementation, with torch operations: per sample (or per group of samples
-that share box size, resized size and window) a crop of the source, one
-``F.interpolate(..., antialias=True)`` exactly as torchvision's ``resize`` calls it, the
-window and the flip. The parameters come from :mod:`gpuprep.geometry`; the normalization
-afterwards is :func:`gpuprep.functional.normalize_with`. Keeping the three apart (the boxes
-are the interface between them) leaves room for a fused device kernel with the same
-contract.
+The torch path, and the reference of the geometry kernel (:mod:`gpuprep.kernels.resample`):
+per sample (or per group of samples that share box size, resized size and window) a crop of
+the source, one ``F.interpolate(..., antialias=True)`` exactly as torchvision's ``resize``
+calls it, the window and the flip. The parameters come from :mod:`gpuprep.geometry`, checked
+against the batch (:mod:`gpuprep.ops.pipeline` checks both once); the normalization
+afterwards is :func:`gpuprep.ops.normalize.write_normalized`.
 """
 
 from __future__ import annotations
@@ -18,38 +17,22 @@ import torch
 import torch.nn.functional as TF
 from torch import Tensor
 
-from . import functional as F
-from .geometry import GeometryParams, check_interpolation
-from .ragged import RaggedBatch
+from ..data.ragged import RaggedBatch
+from ..geometry import GeometryParams
+from .checks import max_value
 
-__all__ = ["batch_sizes", "crop_resize", "image_chw"]
+__all__ = ["crop_resize", "image_chw"]
 
 # Samples resampled together in one interpolate call hold at most this many float32 bytes
 # of source crops at a time.
 _GROUP_BYTES = 64 << 20
 
 
-def batch_sizes(x: Tensor | RaggedBatch, layout: str = "NHWC") -> tuple[list[tuple[int, int]], int]:
-    """The (H, W) of every image of a batch tensor or :class:`RaggedBatch`, and the channel
-    count. Checks the batch (:func:`gpuprep.functional.check_batch`)."""
-    if isinstance(x, RaggedBatch):
-        F.max_value(x.dtype)
-        return x.sizes, x.channels
-    c = F.check_batch(x, layout)
-    n = int(x.shape[0])
-    h, w = (
-        (int(x.shape[1]), int(x.shape[2]))
-        if layout == "NHWC"
-        else (int(x.shape[2]), int(x.shape[3]))
-    )
-    return [(h, w)] * n, c
-
-
 def image_chw(x: Tensor | RaggedBatch, i: int, layout: str = "NHWC") -> Tensor:
     """A (C, H, W) view of image ``i`` of a batch tensor or :class:`RaggedBatch`."""
     if isinstance(x, RaggedBatch):
-        h, w, c = x._host_shapes[i]
-        off = x._offsets[i]
+        h, w, c = x.host_shapes[i]
+        off = x.offsets[i]
         return x.data[off : off + h * w * c].view(h, w, c).permute(2, 0, 1)
     if layout == "NCHW":
         return x[i]
@@ -61,6 +44,7 @@ def image_chw(x: Tensor | RaggedBatch, i: int, layout: str = "NHWC") -> Tensor:
 def crop_resize(
     x: Tensor | RaggedBatch,
     params: GeometryParams,
+    channels: int,
     *,
     interpolation: str = "bilinear",
     antialias: bool = True,
@@ -74,16 +58,19 @@ def crop_resize(
     images are clamped to the dtype's range, as torchvision does for uint8.
 
     Args:
-        x: a batch tensor in ``layout`` or a :class:`RaggedBatch`; uint8, uint16 or float.
-        params: checked parameters (:func:`gpuprep.geometry.check_params`), on the CPU.
+        x: a checked batch tensor in ``layout`` or a :class:`RaggedBatch`; uint8, uint16 or
+            float.
+        params: parameters checked against it (:func:`gpuprep.geometry.check_params`), on
+            the CPU.
+        channels: the batch's channel count.
+        interpolation: "bilinear", "bicubic", "nearest" or "nearest-exact" (checked).
 
     Returns:
         float32 (N, C, h, w) on x's device, where (h, w) is ``params.size``.
     """
-    mode = check_interpolation(interpolation)
-    sizes, c = batch_sizes(x, layout)
+    mode, c = interpolation, channels
     oh, ow = params.size
-    n = len(sizes)
+    n = len(params)
     device = x.device
     out = torch.empty((n, c, oh, ow), dtype=torch.float32, device=device)
     if n == 0:
@@ -94,7 +81,7 @@ def crop_resize(
     flips = params.flip.tolist()
     clamp = None
     if mode == "bicubic" and not x.dtype.is_floating_point:
-        clamp = F.max_value(x.dtype)
+        clamp = max_value(x.dtype)
     groups: dict[tuple, list[int]] = defaultdict(list)
     for i in range(n):
         bh, bw = boxes[i][2], boxes[i][3]

@@ -20,70 +20,37 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils.data import get_worker_info
 
-__all__ = ["BufferPool", "pooling_works", "shared_empty"]
+from ..compat import new_shared_tensor, pooling_works, storage_use_count
 
-
-def _storage_refs(t: Tensor) -> int:
-    """How many tensors (and storage objects) share ``t``'s memory, ``t`` included."""
-    storage = t.untyped_storage()
-    return int(torch._C._storage_Use_Count(storage._cdata))
-
-
-def pooling_works() -> bool:
-    """Whether torch's private storage reference count means what the pool assumes.
-
-    Checked on first use, the way the pool uses it: a buffer reads as held while a tensor
-    view or a NumPy array made from it is alive, and as idle again once they are gone. The
-    answer is kept for as long as torch offers the same function. Where the function is
-    missing or answers otherwise, every pool hands out fresh memory instead (correct, only
-    slower).
-    """
-    global _VERIFIED
-    fn = getattr(torch._C, "_storage_Use_Count", None)
-    if fn is None:
-        return False
-    if _VERIFIED[0] is not fn:
-        _VERIFIED = (fn, _use_count_means_held())
-    return _VERIFIED[1]
-
-
-_VERIFIED: tuple[Any, bool] = (None, False)  # (the function checked, the answer)
-
-
-def _use_count_means_held() -> bool:
-    try:
-        buf = torch.empty(64, dtype=torch.uint8)
-        idle = _storage_refs(buf)
-        view = _view(buf, (4, 4), (4, 1), torch.float32)
-        held_by_view = _storage_refs(buf)
-        array = view[1:].numpy()
-        del view
-        held_by_array = _storage_refs(buf)
-        del array
-        released = _storage_refs(buf)
-    except Exception:  # a changed signature or meaning: do not trust it
-        return False
-    return held_by_view > idle and held_by_array > idle and released == idle
+__all__ = ["BufferPool", "batch_memory", "shared_empty"]
 
 
 def shared_empty(shape: Sequence[int], dtype: torch.dtype) -> Tensor:
     """A contiguous tensor in shared memory, as DataLoader workers send batches.
 
-    Made directly in shared memory where torch offers it (``UntypedStorage._new_shared``,
-    private), else through the public ``share_memory_()``, which costs one more copy.
+    Made directly in shared memory where torch offers it
+    (:func:`gpuprep.compat.new_shared_tensor`), else through the public ``share_memory_()``,
+    which costs one more copy.
     """
     shape = tuple(int(s) for s in shape)
-    new_shared = getattr(torch.UntypedStorage, "_new_shared", None)
-    if new_shared is not None:
-        try:
-            storage = new_shared(_nbytes(shape, dtype))
-        except (TypeError, RuntimeError, ValueError):
-            storage = None
-        if storage is not None and storage.is_shared():
-            strides = _strides(shape, torch.contiguous_format)
-            return torch.empty(0, dtype=dtype).set_(storage, 0, shape, strides)
+    made = new_shared_tensor(shape, _strides(shape, torch.contiguous_format), dtype)
+    if made is not None:
+        return made
     return torch.empty(shape, dtype=dtype).share_memory_()
+
+
+def batch_memory(shape: Sequence[int], dtype: torch.dtype) -> Tensor:
+    """Memory for a batch made on the host: shared memory in a DataLoader worker (the batch
+    travels to the main process through it, as in ``default_collate``: writing it there
+    saves a copy), a buffer from the one main-process pool otherwise (batches from 1 MiB up;
+    smaller ones are cheap to allocate)."""
+    if get_worker_info() is not None:
+        return shared_empty(shape, dtype)
+    if _nbytes(tuple(shape), dtype) >= _POOL_MIN_BYTES:
+        return _MAIN_PROCESS_POOL.empty(shape, dtype)
+    return torch.empty(tuple(shape), dtype=dtype)
 
 
 @dataclass(eq=False)
@@ -93,7 +60,7 @@ class _Slot:
     event: Any | None = None
 
     def idle(self) -> bool:
-        return _storage_refs(self.buf) <= self.refs_when_idle
+        return storage_use_count(self.buf) <= self.refs_when_idle
 
     def copy_done(self) -> bool:
         return self.event is None or bool(self.event.query())
@@ -150,7 +117,7 @@ class BufferPool:
             slot = self._find(nbytes)
             if slot is None:
                 buf = self._allocate((nbytes,), (1,), torch.uint8)
-                slot = _Slot(buf, _storage_refs(buf))
+                slot = _Slot(buf, storage_use_count(buf))
                 self._slots.append(slot)
                 if len(self._slots) > self.capacity:
                     self._slots.pop(0)  # its holder keeps it; the pool forgets it
@@ -246,3 +213,10 @@ def _view(buf: Tensor, shape: tuple, strides: tuple, dtype: torch.dtype) -> Tens
     """A new tensor (not an autograd view) over ``buf``'s memory."""
     out = torch.empty(0, dtype=dtype, device=buf.device)
     return out.set_(buf.untyped_storage(), 0, shape, strides)
+
+
+# Below this size a fresh allocation is cheap; above it page faults dominate, and batches
+# made in the main process come from this one pool (in size classes: batches of
+# variable-size images differ a little from one to the next).
+_POOL_MIN_BYTES = 1 << 20
+_MAIN_PROCESS_POOL = BufferPool(capacity=2, round_up=True)

@@ -8,10 +8,12 @@ import torch
 import torch.utils.data
 from torch import nn
 
-from .devices import resolve_device
-from .host import collate
-from .ragged import collate_ragged
-from .transfer import DeviceLoader, GPUCollate, Key, _samplers, set_epoch
+from ..data.collate import collate
+from ..data.collate_ragged import collate_ragged
+from ..data.devices import resolve_device
+from ..data.samples import Key
+from .device_loader import DeviceLoader, check_prefetch, samplers, set_epoch
+from .gpu_collate import NO_PIN_MEMORY, GPUCollate, PinMemoryError
 
 __all__ = ["DataLoader"]
 
@@ -22,7 +24,7 @@ class _CollatingLoader(torch.utils.data.DataLoader):
 
     def set_epoch(self, epoch: int) -> None:
         """Pass the epoch to the sampler (a DistributedSampler, say)."""
-        set_epoch(epoch, *_samplers(self))
+        set_epoch(epoch, *samplers(self))
 
 
 def DataLoader(  # noqa: N802  (named like the class it stands in for)
@@ -53,7 +55,7 @@ def DataLoader(  # noqa: N802  (named like the class it stands in for)
         dataset: samples of uint8/uint16/float (H, W, C) or (H, W) NumPy arrays or PIL images,
             bare or in tuples, lists or dicts.
         batch_size: as in ``torch.utils.data.DataLoader``.
-        device: where batches go; ``None`` picks it as :func:`gpuprep.transfer.resolve_device`.
+        device: where batches go; ``None`` picks it as :func:`gpuprep.resolve_device`.
         preprocess: the module run on the device, :class:`gpuprep.Preprocess` by default.
         num_workers: DataLoader worker processes.
         image_key: position or key of the image in each sample.
@@ -62,9 +64,12 @@ def DataLoader(  # noqa: N802  (named like the class it stands in for)
             drop_last, persistent_workers, generator, ...), passed through.
 
     Raises:
-        TypeError: a ``collate_fn`` (gpuprep sets its own).
-        ValueError: ``pin_memory=True`` without workers (GPUCollate pins its own staging
-            memory and returns device batches, which cannot be pinned).
+        TypeError: a ``collate_fn`` (gpuprep sets its own), or a ``prefetch`` that is not an
+            int.
+        ValueError: ``prefetch < 1``.
+        PinMemoryError: (a ValueError) ``pin_memory=True`` without workers (GPUCollate pins
+            its own staging memory and returns device batches, which cannot be pinned), as
+            GPUCollate itself raises under a pinning DataLoader.
 
     Example:
         >>> import numpy as np
@@ -78,6 +83,7 @@ def DataLoader(  # noqa: N802  (named like the class it stands in for)
             "gpuprep.DataLoader sets collate_fn itself. For a collate_fn of your own, build a "
             "torch.utils.data.DataLoader and wrap it in gpuprep.DeviceLoader."
         )
+    check_prefetch(prefetch)
     dev = resolve_device(device)
     if num_workers > 0:
         kwargs.setdefault("pin_memory", dev.type == "cuda")
@@ -93,9 +99,8 @@ def DataLoader(  # noqa: N802  (named like the class it stands in for)
             base, device=dev, preprocess=preprocess, image_key=image_key, prefetch=prefetch
         )
     if kwargs.get("pin_memory"):
-        raise ValueError(
-            "Expected pin_memory off with num_workers=0: batches come out of GPUCollate "
-            "already on the device, and it stages them in pinned memory itself."
+        raise PinMemoryError(
+            "Expected pin_memory off with num_workers=0: " + NO_PIN_MEMORY.format(device=dev)
         )
-    gpu_collate = GPUCollate(device=dev, preprocess=preprocess, image_key=image_key)
+    gpu_collate = GPUCollate(dev, preprocess=preprocess, image_key=image_key)
     return _CollatingLoader(dataset, batch_size, num_workers=0, collate_fn=gpu_collate, **kwargs)

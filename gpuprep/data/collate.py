@@ -17,17 +17,22 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import get_worker_info
-from torch.utils.data._utils.collate import collate as _collate_nested
-from torch.utils.data._utils.collate import default_collate_fn_map
 
-from .buffers import BufferPool, _nbytes, shared_empty
+from ..compat import collate_nested
+from .buffers import batch_memory
 from .pil import as_arrays, is_pil_image
 
-__all__ = ["check_sample", "collate", "collate_fn_map", "is_image", "stack_arrays", "torch_dtype"]
+__all__ = [
+    "REJECTED_KINDS",
+    "check_sample",
+    "collate",
+    "collate_fn_map",
+    "stack_arrays",
+    "torch_dtype",
+]
 
 # NumPy kinds that have no meaning as pixels: object, strings, void, complex, datetimes.
-_REJECTED_KINDS = {
+REJECTED_KINDS = {
     "O": "object",
     "U": "string",
     "S": "bytes",
@@ -36,20 +41,11 @@ _REJECTED_KINDS = {
     "M": "datetime",
     "m": "timedelta",
 }
-# Below this size a fresh allocation is cheap; above it page faults dominate and batches
-# made in the main process are taken from a small pool of reusable buffers.
-_POOL_MIN_BYTES = 1 << 20
-_MAIN_PROCESS_POOL = BufferPool(capacity=2)
 
 
 def torch_dtype(dtype: np.dtype) -> torch.dtype:
     """The torch dtype for a NumPy dtype in native byte order."""
     return torch.from_numpy(np.empty(0, dtype=dtype.newbyteorder("="))).dtype
-
-
-def is_image(obj: Any) -> bool:
-    """An image sample or batch: a NumPy array, a tensor or a PIL image."""
-    return isinstance(obj, (np.ndarray, Tensor)) or is_pil_image(obj)
 
 
 def _check_arrays(arrays: Sequence[Any]) -> tuple[tuple[int, ...], np.dtype]:
@@ -59,9 +55,9 @@ def _check_arrays(arrays: Sequence[Any]) -> tuple[tuple[int, ...], np.dtype]:
     if not isinstance(first, np.ndarray):
         raise TypeError(f"Expected sample 0 to be a numpy.ndarray. Got {type(first).__name__}.")
     shape, dtype = first.shape, first.dtype.newbyteorder("=")
-    if dtype.kind in _REJECTED_KINDS:
+    if dtype.kind in REJECTED_KINDS:
         raise TypeError(
-            f"Expected numeric or bool arrays. Got sample 0 of {_REJECTED_KINDS[dtype.kind]} "
+            f"Expected numeric or bool arrays. Got sample 0 of {REJECTED_KINDS[dtype.kind]} "
             f"dtype {first.dtype}."
         )
     for i, a in enumerate(arrays):
@@ -85,17 +81,6 @@ def check_sample(a: Any, i: int, dtype: np.dtype) -> None:
             f"Expected every sample to have dtype {dtype} like sample 0. "
             f"Got sample {i} of dtype {a.dtype}."
         )
-
-
-def _new_batch(shape: tuple, dtype: torch.dtype) -> Tensor:
-    """Memory for a batch: shared memory in a worker, a reusable buffer in the main process."""
-    if get_worker_info() is not None:
-        # The batch travels to the main process through shared memory, as in default_collate:
-        # writing it there directly saves a copy.
-        return shared_empty(shape, dtype)
-    if _nbytes(shape, dtype) >= _POOL_MIN_BYTES:
-        return _MAIN_PROCESS_POOL.empty(shape, dtype)
-    return torch.empty(shape, dtype=dtype)
 
 
 def stack_arrays(
@@ -126,7 +111,7 @@ def stack_arrays(
     tdtype = torch_dtype(dtype)
     full = (len(arrays), *shape)
     if out is None:
-        out = (alloc or _new_batch)(full, tdtype)
+        out = (alloc or batch_memory)(full, tdtype)
     if tuple(out.shape) != full or out.dtype != tdtype or not out.is_contiguous():
         raise ValueError(
             f"Expected out of shape {full} and dtype {tdtype}, contiguous. "
@@ -149,19 +134,13 @@ def _collate_arrays(batch: Sequence[np.ndarray], *, collate_fn_map: Any = None) 
     return stack_arrays(batch)
 
 
-_COLLATE_FN_MAP: dict[Any, Callable[..., Any]] = {
-    **default_collate_fn_map,
-    np.ndarray: _collate_arrays,
-}
-
-
 def collate_fn_map() -> dict[Any, Callable[..., Any]]:
-    """default_collate's rules with arrays, and PIL images once PIL is imported, stacked as
-    they are."""
+    """The leaf rules on top of ``default_collate``'s: arrays, and PIL images once PIL is
+    imported, stacked as they are."""
     image = sys.modules.get("PIL.Image")
     if image is None:
-        return _COLLATE_FN_MAP
-    return {**_COLLATE_FN_MAP, image.Image: _collate_arrays}
+        return {np.ndarray: _collate_arrays}
+    return {np.ndarray: _collate_arrays, image.Image: _collate_arrays}
 
 
 def collate(samples: Sequence[Any]) -> Any:
@@ -189,4 +168,4 @@ def collate(samples: Sequence[Any]) -> Any:
         raise ValueError("Expected a non-empty batch of samples. Got an empty batch.")
     if any(isinstance(s, np.ndarray) or is_pil_image(s) for s in samples):
         return stack_arrays(samples)
-    return _collate_nested(samples, collate_fn_map=collate_fn_map())
+    return collate_nested(samples, collate_fn_map())

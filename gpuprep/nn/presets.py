@@ -20,13 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .geometry import (
-    CenterCrop,
-    RandomHorizontalFlip,
-    RandomResizedCrop,
-    Resize,
-    ResizeKeepRatio,
-)
+from ..compat import image_classification_type
+from ..geometry import CenterCrop, RandomHorizontalFlip, RandomResizedCrop, Resize, ResizeKeepRatio
 
 __all__ = ["from_timm", "from_torchvision"]
 
@@ -43,12 +38,18 @@ def from_torchvision(weights: Any) -> dict[str, Any]:
             itself.
 
     Raises:
+        ImportError: torchvision is not installed (``pip install torchvision``).
         TypeError: weights whose transform is not torchvision's ``ImageClassification``
             (video, segmentation or detection weights), naming what it is.
         ValueError: a name that torchvision does not know.
     """
-    from torchvision.transforms._presets import ImageClassification
-
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            "Preprocess.from_torchvision needs torchvision, which is not installed: "
+            "pip install torchvision"
+        ) from None
     transform = weights
     if isinstance(weights, str):
         from torchvision.models import get_weight
@@ -62,7 +63,7 @@ def from_torchvision(weights: Any) -> dict[str, Any]:
             ) from None
     if hasattr(weights, "transforms") and callable(weights.transforms):
         transform = weights.transforms()
-    if not isinstance(transform, ImageClassification):
+    if not _is_image_classification(transform):
         raise TypeError(
             f"Expected classification weights, whose transforms() is torchvision's "
             f"ImageClassification (resize, center crop, normalize). Got {weights!r} with a "
@@ -175,3 +176,15 @@ def _timm_config(model_or_config: Any, timm: Any) -> dict[str, Any]:
         f"Expected a timm model, model name or data config dict. Got "
         f"{type(model_or_config).__name__}."
     )
+
+
+_PRESET_ATTRIBUTES = ("resize_size", "crop_size", "mean", "std", "interpolation", "antialias")
+
+
+def _is_image_classification(transform: Any) -> bool:
+    """torchvision's ``ImageClassification`` preset: by its class where torchvision exposes
+    it (:func:`gpuprep.compat.image_classification_type`), by its attributes where not."""
+    known = image_classification_type()
+    if known is not None:
+        return isinstance(transform, known)
+    return all(hasattr(transform, name) for name in _PRESET_ATTRIBUTES)

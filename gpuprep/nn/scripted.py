@@ -9,13 +9,9 @@ an error surfaces as ``torch.jit.Error`` whose message starts with the builtin's
 """
 
 # No ``from __future__ import annotations`` here: TorchScript reads these annotations.
-from typing import TYPE_CHECKING
-
+# A leaf: it imports nothing of gpuprep (the layer hands over its own attributes).
 import torch
 from torch import Tensor, nn
-
-if TYPE_CHECKING:
-    from .layer import Preprocess
 
 __all__ = ["ScriptablePreprocess"]
 
@@ -37,7 +33,13 @@ class ScriptablePreprocess(nn.Module):
         self.nhwc = layout == "NHWC"
 
     @classmethod
-    def from_layer(cls, layer: "Preprocess") -> "ScriptablePreprocess":
+    def from_layer(cls, layer: nn.Module) -> "ScriptablePreprocess":
+        """The twin of a :class:`gpuprep.Preprocess` (its statistics, dtype, memory format and
+        layout).
+
+        Raises:
+            RuntimeError: a layer with ``augment`` or ``geometry``, which run in Python.
+        """
         if layer.augment is not None:
             raise RuntimeError(
                 "torch.jit.script cannot compile Preprocess with augment= (the augmentation "

@@ -1,115 +1,36 @@
-"""The Triton kernels: one launch per batch, uint8 (or uint16, or float) in, normalized out.
+"""The geometry path's Triton kernel: per sample, cut a box, resize it as torchvision does,
+take the window, flip it, normalize it, in one launch per batch. Imports Triton.
 
-* :func:`normalize`: the plain path. Every program takes a block of pixels of one image,
-  reads them whole (all channels of a pixel are next to each other in NHWC input), computes
-  ``x * scale + bias`` in float32 and writes each channel's plane, in the output's dtype and
-  memory format.
-* :func:`resample_normalize`: the geometry path. Every program takes a block of output
-  pixels of one sample; per sample a row of a small int64 table says where its image starts,
-  its source box, resized size, output window and flip. Each output pixel is torchvision's
-  bilinear or bicubic resize of the box (with the antialias filter when shrinking: the
-  filter widened to the scale, over the box pixels torchvision reads, also those outside the
-  window), normalized and written once. No temporaries, float32 arithmetic, one rounding at
-  the end.
-
-This module imports Triton; :mod:`gpuprep.backends` decides whether it is used and builds
-what the launchers take. Kernels compile on their first call for each set of constants
-(dtypes, channel count, antialias); with ``TRITON_INTERPRET=1`` set before Triton is
-imported they run on CPU tensors, which is how they are tested without a GPU. The kernels
-use only what Triton 3.x has long provided (loads and stores with masks, ``range`` loops
-with bounds known at run time), no autotuning (nothing is timed during a call, so a call
-can be captured in a CUDA graph).
+The kernel's grid, tile, memory access and inputs are in its docstring.
 """
 
 from __future__ import annotations
 
-import contextlib
-
-import torch
 import triton
 import triton.language as tl
 from torch import Tensor
 
-__all__ = ["INTERPRETED", "TABLE_COLUMNS", "normalize", "resample_normalize"]
+from .common import INTERPRETED, channels_block, on_device, per_channel, round_to_output
+from .table import COL, NCOL
 
-# Columns of the per-sample table of resample_normalize, int64 each.
-TABLE_COLUMNS = (
-    "offset",  # where the image starts in the source, in elements
-    "row_stride",  # elements from one source row to the next
-    "box_top",
-    "box_left",
-    "box_height",
-    "box_width",
-    "resized_height",
-    "resized_width",
-    "window_top",
-    "window_left",
-    "flip",
-    "taps_height",  # the most source rows one output pixel of this sample reads
-    "taps_width",
-)
-_NCOL = len(TABLE_COLUMNS)
+__all__ = ["INTERPRETED", "resample_normalize"]
 
-_PLAIN_BLOCK = 512  # pixels per program
-_GEOMETRY_BLOCK = 128
-
-
-@triton.jit
-def _round(y, out_ptr):
-    """float32 values in the output's dtype, rounded to nearest, ties to even, as torch's
-    cast rounds. bfloat16 is rounded on the bits (the upper half of the float32, plus
-    0x7FFF and the lowest kept bit) so that every Triton, interpreted too, rounds alike."""
-    ty = out_ptr.dtype.element_ty
-    if ty == tl.bfloat16:
-        bits = y.to(tl.uint32, bitcast=True)
-        bits = bits + 0x7FFF + ((bits >> 16) & 1)
-        return (bits >> 16).to(tl.uint16).to(tl.bfloat16, bitcast=True)
-    return y.to(ty)
-
-
-@triton.jit
-def _normalize_kernel(
-    x_ptr,
-    scale_ptr,
-    bias_ptr,
-    out_ptr,
-    C,
-    W,
-    HW,
-    sxn,
-    sxc,
-    sxh,
-    sxw,
-    son,
-    soc,
-    soh,
-    sow,
-    scale_step,
-    bias_step,
-    X_FLAT: tl.constexpr,
-    OUT_FLAT: tl.constexpr,
-    CP: tl.constexpr,
-    BLOCK: tl.constexpr,
-):
-    n = tl.program_id(1).to(tl.int64)
-    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    pmask = p < HW
-    c = tl.arange(0, CP)
-    cmask = c < C
-    if X_FLAT:  # rows follow each other: pixel p is p steps of sxw from the first
-        xpix = p * sxw
-    else:
-        xpix = (p // W) * sxh + (p % W) * sxw
-    if OUT_FLAT:
-        opix = p * sow
-    else:
-        opix = (p // W) * soh + (p % W) * sow
-    mask = pmask[:, None] & cmask[None, :]
-    x = tl.load(x_ptr + n * sxn + xpix[:, None] + c[None, :] * sxc, mask=mask, other=0)
-    scale = tl.load(scale_ptr + c * scale_step, mask=cmask, other=0.0)
-    bias = tl.load(bias_ptr + c * bias_step, mask=cmask, other=0.0)
-    y = x.to(tl.float32) * scale[None, :] + bias[None, :]
-    tl.store(out_ptr + n * son + opix[:, None] + c[None, :] * soc, _round(y, out_ptr), mask=mask)
+_GEOMETRY_BLOCK = 128  # output pixels per program
+# The table's columns, as the kernel reads them (constexpr: folded into the compiled code).
+_NCOL = tl.constexpr(NCOL)
+_OFFSET = tl.constexpr(COL["offset"])
+_ROW_STRIDE = tl.constexpr(COL["row_stride"])
+_BOX_TOP = tl.constexpr(COL["box_top"])
+_BOX_LEFT = tl.constexpr(COL["box_left"])
+_BOX_HEIGHT = tl.constexpr(COL["box_height"])
+_BOX_WIDTH = tl.constexpr(COL["box_width"])
+_RESIZED_HEIGHT = tl.constexpr(COL["resized_height"])
+_RESIZED_WIDTH = tl.constexpr(COL["resized_width"])
+_WINDOW_TOP = tl.constexpr(COL["window_top"])
+_WINDOW_LEFT = tl.constexpr(COL["window_left"])
+_FLIP = tl.constexpr(COL["flip"])
+_TAPS_HEIGHT = tl.constexpr(COL["taps_height"])
+_TAPS_WIDTH = tl.constexpr(COL["taps_width"])
 
 
 @triton.jit
@@ -185,25 +106,43 @@ def _resample_kernel(
     BICUBIC: tl.constexpr,
     A: tl.constexpr,
     CLAMP: tl.constexpr,
-    NCOL: tl.constexpr,
     CP: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
+    """Every sample's box resampled, windowed, flipped and normalized; one launch per batch.
+
+    * grid ``(cdiv(h * w, BLOCK), N)``: program (p, n) computes ``BLOCK`` = 128 consecutive
+      output pixels (row-major) of sample n, every channel;
+    * table: each program first reads row n of the per-sample int64 table, by the names of
+      :data:`gpuprep.kernels.table.COLUMNS`: where the image starts in ``src`` and its row
+      stride, the source box, the size it is resized to, the output window, the flip, and
+      the sample's own tap counts (one strongly shrunk image does not lengthen the loops of
+      the others). ``src`` is a dense batch (any strides) or a RaggedBatch's flat buffer;
+    * tile ``[BLOCK, CP]``: output pixels by channels, CP = C rounded up to a power of two;
+    * memory: per output pixel, along each axis, the taps torch's ``interpolate`` reads
+      (with antialias when shrinking: the filter widened by the scale, cut at the box's
+      edges, weights normalized; without: 2 or 4 taps, edge indices clamped), each tap's
+      weight computed per output pixel; the source gathered tap by tap as whole pixels (all
+      channels of a pixel in one masked load; taps of weight 0 are not read), including box
+      pixels outside the window where the filter reaches them, as torchvision reads them.
+      The float32 sum, clamped to the integer range for bicubic of integer images, times the
+      per-channel scale plus bias, is written once in the output's dtype and memory format.
+    """
     n = tl.program_id(1).to(tl.int64)
-    row = table_ptr + n * NCOL
-    base = tl.load(row + 0)
-    row_stride = tl.load(row + 1)
-    box_t = tl.load(row + 2).to(tl.int32)
-    box_l = tl.load(row + 3).to(tl.int32)
-    box_h = tl.load(row + 4).to(tl.int32)
-    box_w = tl.load(row + 5).to(tl.int32)
-    res_h = tl.load(row + 6).to(tl.int32)
-    res_w = tl.load(row + 7).to(tl.int32)
-    win_t = tl.load(row + 8).to(tl.int32)
-    win_l = tl.load(row + 9).to(tl.int32)
-    flip = tl.load(row + 10)
-    taps_h = tl.load(row + 11).to(tl.int32)
-    taps_w = tl.load(row + 12).to(tl.int32)
+    row = table_ptr + n * _NCOL
+    base = tl.load(row + _OFFSET)
+    row_stride = tl.load(row + _ROW_STRIDE)
+    box_t = tl.load(row + _BOX_TOP).to(tl.int32)
+    box_l = tl.load(row + _BOX_LEFT).to(tl.int32)
+    box_h = tl.load(row + _BOX_HEIGHT).to(tl.int32)
+    box_w = tl.load(row + _BOX_WIDTH).to(tl.int32)
+    res_h = tl.load(row + _RESIZED_HEIGHT).to(tl.int32)
+    res_w = tl.load(row + _RESIZED_WIDTH).to(tl.int32)
+    win_t = tl.load(row + _WINDOW_TOP).to(tl.int32)
+    win_l = tl.load(row + _WINDOW_LEFT).to(tl.int32)
+    flip = tl.load(row + _FLIP)
+    taps_h = tl.load(row + _TAPS_HEIGHT).to(tl.int32)
+    taps_w = tl.load(row + _TAPS_WIDTH).to(tl.int32)
 
     p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     pmask = p < OH * OW
@@ -268,61 +207,9 @@ def _resample_kernel(
     opix = oy * soh + ox * sow
     tl.store(
         out_ptr + n * son + opix[:, None] + c[None, :] * soc,
-        _round(y, out_ptr),
+        round_to_output(y, out_ptr),
         mask=pmask[:, None] & cmask[None, :],
     )
-
-
-# Whether Triton was imported with TRITON_INTERPRET=1: the kernels then run on CPU tensors.
-INTERPRETED = type(_normalize_kernel).__name__ == "InterpretedFunction"
-
-
-def _channels_block(c: int) -> int:
-    return triton.next_power_of_2(max(int(c), 1))
-
-
-def normalize(xv: Tensor, scale: Tensor, bias: Tensor, out: Tensor) -> Tensor:
-    """``out = xv * scale + bias`` per channel, in one launch.
-
-    Args:
-        xv: (N, C, H, W) view of a checked batch, any strides, uint8, uint16 or floating.
-        scale, bias: float32, C or 1 values each (contiguous), on xv's device.
-        out: (N, C, H, W) float32, float16, bfloat16 or float64, any strides.
-    """
-    n, c, h, w = (int(v) for v in xv.shape)
-    if out.numel() == 0:
-        return out
-    scale, scale_step = _per_channel(scale, c)
-    bias, bias_step = _per_channel(bias, c)
-    sxn, sxc, sxh, sxw = xv.stride()
-    son, soc, soh, sow = out.stride()
-    grid = (triton.cdiv(h * w, _PLAIN_BLOCK), n)
-    with _on(out.device):  # Triton launches on the current device
-        _normalize_kernel[grid](
-            xv,
-            scale,
-            bias,
-            out,
-            c,
-            w,
-            h * w,
-            sxn,
-            sxc,
-            sxh,
-            sxw,
-            son,
-            soc,
-            soh,
-            sow,
-            scale_step,
-            bias_step,
-            X_FLAT=h == 1 or sxh == w * sxw,
-            OUT_FLAT=h == 1 or soh == w * sow,
-            CP=_channels_block(c),
-            BLOCK=_PLAIN_BLOCK,
-            num_warps=4,
-        )
-    return out
 
 
 def resample_normalize(
@@ -343,7 +230,8 @@ def resample_normalize(
     Args:
         src: the pixels: a batch tensor or a RaggedBatch's flat buffer (its first element is
             where offsets count from).
-        table: (N, len(TABLE_COLUMNS)) int64 on src's device, checked on the host.
+        table: (N, NCOL) int64 on src's device (:func:`gpuprep.kernels.table.param_table`),
+            checked on the host.
         channels: C.
         pixel_strides: elements from a pixel to the next in a row, and from a channel to the
             next.
@@ -359,11 +247,11 @@ def resample_normalize(
     n, c, oh, ow = (int(v) for v in out.shape)
     if out.numel() == 0:
         return out
-    scale, scale_step = _per_channel(scale, c)
-    bias, bias_step = _per_channel(bias, c)
+    scale, scale_step = per_channel(scale, c)
+    bias, bias_step = per_channel(bias, c)
     son, soc, soh, sow = out.stride()
     grid = (triton.cdiv(oh * ow, _GEOMETRY_BLOCK), n)
-    with _on(out.device):  # Triton launches on the current device
+    with on_device(out.device):  # Triton launches on the current device
         _resample_kernel[grid](
             src,
             table,
@@ -386,24 +274,8 @@ def resample_normalize(
             BICUBIC=bicubic,
             A=(-0.5 if antialias else -0.75) if bicubic else 0.0,
             CLAMP=clamp is not None,
-            NCOL=_NCOL,
-            CP=_channels_block(c),
+            CP=channels_block(c),
             BLOCK=_GEOMETRY_BLOCK,
             num_warps=4,
         )
     return out
-
-
-def _on(device: torch.device):
-    """The device as the current one while a kernel launches (a no-op off CUDA)."""
-    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
-
-
-def _per_channel(t: Tensor, c: int) -> tuple[Tensor, int]:
-    """The float32 values of a (1, C, 1, 1) or (1, 1, 1, 1) tensor, and the step from one
-    channel's value to the next (0: one value for every channel). No copy for float32
-    statistics, as :func:`gpuprep.functional.affine` makes them."""
-    t = t.reshape(-1).to(torch.float32).contiguous()
-    if t.numel() not in (1, c):
-        raise ValueError(f"Expected 1 or {c} values per statistic. Got {t.numel()}.")
-    return t, int(t.numel() != 1)

@@ -1,0 +1,114 @@
+"""Per-sample geometry parameters: :class:`GeometryParams`, and their check against a batch.
+
+What :meth:`gpuprep.Preprocess.sample` draws, what ``pre(x, params=...)`` and
+:func:`gpuprep.functional.crop_resize_normalize` apply, and what both backends read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .checks import size_pair
+
+__all__ = ["GeometryParams", "check_params"]
+
+
+@dataclass
+class GeometryParams:
+    """Per-sample geometry, as :meth:`gpuprep.Preprocess.sample` draws it.
+
+    Attributes:
+        boxes: (N, 4) int64: top, left, height, width of the source box, in source pixels.
+        resized: (N, 2) int64: the height and width the box is resampled to.
+        offsets: (N, 2) int64: top, left of the output window in the resized image.
+        flip: (N,) bool: flip the window left-right.
+        size: (h, w), the output size of every sample.
+
+    Apply the same to detection or segmentation targets: a point (y, x) of the source maps
+    to ``((y - top) * rh / h - wt, (x - left) * rw / w - wl)`` in pixel-edge coordinates,
+    then ``x -> size[1] - x`` where ``flip`` is set.
+    """
+
+    boxes: Tensor
+    resized: Tensor
+    offsets: Tensor
+    flip: Tensor
+    size: tuple[int, int]
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+    def __getitem__(self, index: Any) -> GeometryParams:
+        """The parameters of a subset of samples (an int, slice, list or mask)."""
+        if isinstance(index, int):
+            index = [index]
+        return GeometryParams(
+            self.boxes[index],
+            self.resized[index],
+            self.offsets[index],
+            self.flip[index],
+            self.size,
+        )
+
+
+def check_params(params: GeometryParams, sizes: Sequence[tuple[int, int]]) -> GeometryParams:
+    """Check parameters against the images they are for; return them as CPU int64/bool.
+
+    Boxes that are on a device are read back once (one sync).
+
+    Raises:
+        ValueError: a count that differs from the batch, a box outside its image or
+            empty, a size < 1, or a window outside its resized image, naming the sample,
+            its shape and the box.
+        TypeError: parameters that are not integer (boxes, sizes) or boolean (flip).
+    """
+    n = len(sizes)
+    boxes = _int_table(params.boxes, "boxes", 4)
+    resized = _int_table(params.resized, "resized", 2)
+    offsets = _int_table(params.offsets, "offsets", 2)
+    flip = torch.as_tensor(params.flip).detach().to("cpu")
+    if flip.dtype != torch.bool:
+        raise TypeError(f"Expected flip to be a bool tensor. Got dtype {flip.dtype}.")
+    flip = flip.reshape(-1)
+    oh, ow = size_pair(tuple(params.size), "size")
+    for name, t in (("boxes", boxes), ("resized", resized), ("offsets", offsets), ("flip", flip)):
+        if t.shape[0] != n:
+            raise ValueError(
+                f"Expected {name} for {n} samples, one per image in the batch. Got {t.shape[0]}."
+            )
+    b, r, o = boxes.numpy(), resized.numpy(), offsets.numpy()
+    for i, (h, w) in enumerate(sizes):
+        top, left, bh, bw = (int(v) for v in b[i])
+        box = (top, left, bh, bw)
+        where = f"sample {i} (image {h}x{w}) with box (top, left, height, width) = {box}"
+        if bh < 1 or bw < 1:
+            raise ValueError(f"Expected a box of at least 1x1 pixels. Got {where}.")
+        if top < 0 or left < 0 or top + bh > h or left + bw > w:
+            raise ValueError(f"Expected every box inside its image. Got {where}.")
+        rh, rw = int(r[i, 0]), int(r[i, 1])
+        if rh < 1 or rw < 1:
+            raise ValueError(f"Expected resized sizes >= 1. Got resized {rh}x{rw} for {where}.")
+        ot, ol = int(o[i, 0]), int(o[i, 1])
+        if ot < 0 or ol < 0 or ot + oh > rh or ol + ow > rw:
+            raise ValueError(
+                f"Expected the output window inside the resized image. Got a {oh}x{ow} "
+                f"window at (top, left) = ({ot}, {ol}) in a {rh}x{rw} resized image, for "
+                f"{where}."
+            )
+    return GeometryParams(boxes, resized, offsets, flip, (oh, ow))
+
+
+def _int_table(values: Any, name: str, width: int) -> Tensor:
+    t = torch.as_tensor(values).detach().to("cpu")  # one sync where it is on a device
+    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+        raise TypeError(f"Expected {name} to hold integers. Got dtype {t.dtype}.")
+    if t.ndim == 1 and t.numel() == width:
+        t = t[None]
+    if t.ndim != 2 or t.shape[1] != width:
+        raise ValueError(f"Expected {name} of shape (N, {width}). Got {tuple(t.shape)}.")
+    return t.to(torch.int64)

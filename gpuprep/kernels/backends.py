@@ -1,0 +1,213 @@
+"""Which code runs a call: the Triton kernels or the torch path, decided by one rule.
+
+``backend="auto"`` (the default everywhere) takes the Triton kernels for a batch on a CUDA
+device when Triton imports and the call is one they do, and the torch path otherwise.
+``"torch"`` always takes the torch path, the reference. ``"triton"`` takes the kernels or
+raises :class:`RuntimeError` saying why they cannot run. The rule, in this order:
+
+1. ``"torch"``, or ``"auto"`` for a batch that is not on a CUDA device: the torch path
+   (without importing Triton);
+2. gradients recorded through the call, or a compiler or exporter tracing it (the caller
+   says which, from :func:`gpuprep.ops.mode.recording`): the torch path, which autograd
+   records and compilers fuse;
+3. an interpolation other than bilinear or bicubic (nearest, nearest-exact): the torch
+   path;
+4. Triton that does not import here, or a tensor not on a CUDA device (unless Triton runs
+   interpreted, ``TRITON_INTERPRET=1`` set before it is imported, when CPU tensors work
+   too): the torch path;
+5. otherwise the kernels: :mod:`gpuprep.kernels.normalize` (the plain path) and
+   :mod:`gpuprep.kernels.resample` (the geometry path), one launch per batch each.
+
+For ``"triton"`` every "torch path" above but the first is a :class:`RuntimeError` naming
+the reason. Both paths check their arguments the same way before this choice
+(:mod:`gpuprep.ops.pipeline`); this module adds what the kernels need besides: the
+per-sample table of the geometry path (:mod:`gpuprep.kernels.table`), copied to the device
+without a sync.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..data.ragged import RaggedBatch
+from ..geometry import GeometryParams
+from .table import TableCache, param_table
+
+__all__ = [
+    "BACKENDS",
+    "TRITON_INTERPOLATIONS",
+    "TritonKernels",
+    "check_backend",
+    "normalize",
+    "resample_normalize",
+    "select",
+    "triton_kernels",
+    "triton_unavailable",
+]
+
+BACKENDS = ("auto", "triton", "torch")
+# Interpolations the geometry kernel does; the others take the torch path.
+TRITON_INTERPOLATIONS = ("bilinear", "bicubic")
+
+
+@dataclass(frozen=True)
+class TritonKernels:
+    """The kernels' launchers, once Triton has imported."""
+
+    interpreted: bool  # Triton imported with TRITON_INTERPRET=1: the kernels run on CPU tensors
+    normalize: Callable[..., Tensor]
+    resample_normalize: Callable[..., Tensor]
+
+
+_loaded: TritonKernels | None = None
+_import_error: str | None = None
+
+
+def check_backend(backend: Any) -> str:
+    """Raises:
+    ValueError: a backend other than "auto", "triton" or "torch"."""
+    if backend not in BACKENDS:
+        raise ValueError(f"Expected backend 'auto', 'triton' or 'torch'. Got {backend!r}.")
+    return backend
+
+
+def triton_kernels() -> TritonKernels | None:
+    """The Triton kernels, imported on first use; None where Triton does not import."""
+    global _loaded, _import_error
+    if _loaded is None and _import_error is None:
+        try:
+            plain = importlib.import_module("gpuprep.kernels.normalize")
+            resample = importlib.import_module("gpuprep.kernels.resample")
+        except Exception as e:  # ImportError, or a Triton that fails on this machine
+            _import_error = f"{type(e).__name__}: {e}"
+        else:
+            _loaded = TritonKernels(plain.INTERPRETED, plain.normalize, resample.resample_normalize)
+    return _loaded
+
+
+def triton_unavailable(device: torch.device | str) -> str | None:
+    """Why the Triton kernels cannot run on ``device``, or None when they can."""
+    device = torch.device(device)
+    loaded = triton_kernels()
+    if loaded is None:
+        return (
+            f"Triton does not import here ({_import_error}). It comes with PyTorch's CUDA "
+            f"builds for Linux; `pip install triton` adds it to others"
+        )
+    if loaded.interpreted:
+        return None  # the interpreter copies tensors to the host and back: any device
+    if device.type != "cuda":
+        return (
+            f"the batch is on {device}, and the Triton kernels run on CUDA devices (or on the "
+            f"CPU with TRITON_INTERPRET=1 set before Triton is imported)"
+        )
+    return None
+
+
+def select(
+    backend: str,
+    device: torch.device | str,
+    *,
+    interpolation: str = "bilinear",
+    recording: str | None = None,
+) -> str:
+    """ "triton" or "torch": the code that runs a call, by the rule above.
+
+    Args:
+        backend: "auto", "triton" or "torch".
+        device: the batch's device.
+        interpolation: the geometry's interpolation (the plain path passes the default).
+        recording: "grad" or "trace" when the call must be recorded as torch operations
+            (:func:`gpuprep.ops.mode.recording`), None otherwise.
+
+    Raises:
+        ValueError: an unknown backend.
+        RuntimeError: ``backend="triton"`` for a call the kernels cannot do, saying why.
+    """
+    check_backend(backend)
+    if backend == "torch" or (backend == "auto" and torch.device(device).type != "cuda"):
+        return "torch"  # without importing Triton
+    if recording == "grad":
+        reason = "gradients are recorded through this call and the kernels do not record them"
+    elif recording is not None:
+        reason = (
+            "a compiler or exporter is tracing this call, and it records torch operations, "
+            "not Triton launches"
+        )
+    elif interpolation not in TRITON_INTERPOLATIONS:
+        reason = f"the kernels resample bilinear and bicubic; {interpolation} takes the torch path"
+    else:
+        reason = triton_unavailable(device)
+    if reason is None:
+        return "triton"
+    if backend == "triton":
+        raise RuntimeError(
+            f'backend="triton" cannot run here: {reason}. Use backend="auto" (the torch path '
+            f'where the kernels cannot run) or backend="torch".'
+        )
+    return "torch"
+
+
+def _kernels() -> TritonKernels:
+    loaded = triton_kernels()
+    if loaded is None:  # select() said "triton", so Triton imported
+        raise RuntimeError(f"Triton does not import here ({_import_error}).")
+    return loaded
+
+
+def normalize(xv: Tensor, scale: Tensor, bias: Tensor, out: Tensor) -> Tensor:
+    """``out = xv * scale + bias`` with the plain kernel (arguments checked by the caller)."""
+    return _kernels().normalize(xv, scale, bias, out)
+
+
+_tables = TableCache()
+
+
+def resample_normalize(
+    x: Tensor | RaggedBatch,
+    params: GeometryParams,
+    scale: Tensor,
+    bias: Tensor,
+    out: Tensor,
+    *,
+    antialias: bool = True,
+    interpolation: str = "bilinear",
+    layout: str = "NHWC",
+    clamp: float | None = None,
+) -> Tensor:
+    """The geometry path in one launch: every sample resampled (bilinear or bicubic) as
+    ``params`` say, clamped to [0, clamp] where ``clamp`` is given (bicubic on integer
+    images, as on the torch path), times ``scale`` plus ``bias``, into ``out`` (N, C, h, w).
+
+    ``params`` must be checked (:func:`gpuprep.geometry.check_params`) against the batch,
+    on the host: the kernel trusts the table.
+    """
+    device = x.device
+    if out.numel() == 0:
+        return out
+    table, pixel_strides = param_table(
+        x, params, layout, interpolation=interpolation, antialias=antialias
+    )
+    dev_table = _tables.get(table, device)
+    if device.type == "cuda" and not torch.cuda.is_current_stream_capturing():
+        # Read on this stream: an evicted table is not reused before the kernel is done.
+        dev_table.record_stream(torch.cuda.current_stream(device))
+    src = x.data if isinstance(x, RaggedBatch) else x
+    return _kernels().resample_normalize(
+        src,
+        dev_table,
+        int(out.shape[1]),
+        pixel_strides,
+        scale,
+        bias,
+        out,
+        antialias=antialias,
+        interpolation=interpolation,
+        clamp=clamp,
+    )

@@ -1,0 +1,248 @@
+"""The layer: raw uint8 batches in, normalized (N, C, H, W) floats out, on the batch's device."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..data.buffers import BufferPool
+from ..data.ragged import RaggedBatch
+from ..geometry import Geometry, GeometryParams
+from ..kernels.backends import check_backend
+from ..ops import checks as C
+from ..ops.affine import AffineCache
+from ..ops.denormalize import denormalize_with
+from ..ops.normalize import run_plain
+from ..ops.pipeline import batch_sizes, run_geometry
+
+__all__ = ["Preprocess"]
+
+
+class Preprocess(nn.Module):
+    """Cast, permute and normalize a whole batch where it lives: ``(x / max - mean) / std``.
+
+    Prepend it to a model and the model takes raw uint8 NHWC batches:
+    ``nn.Sequential(Preprocess(), model)``.
+
+    Args:
+        mean: a float, a sequence or a tensor of length 1 or C, in [0, 1] units.
+        std: a float, a sequence or a tensor of length 1 or C, in [0, 1] units, all > 0.
+        dtype: output dtype, float32, float16, bfloat16 or float64. Arithmetic is float32
+            either way. A cast of the module (``model.to(torch.bfloat16)``, ``.half()``,
+            ``.float()``) sets it; the statistics stay float32.
+        channels_last: return ``torch.channels_last`` memory format; from NHWC input this
+            costs no transpose at all.
+        layout: ``"NHWC"`` for (N, H, W, C) or grayscale (N, H, W) input, ``"NCHW"`` for
+            (N, C, H, W) input.
+        augment: an optional module run on the whole batch, on the device, on the [0, 1]
+            float32 image (N, C, H, W) before normalization (after the geometry), e.g. a
+            ``kornia.augmentation.AugmentationSequential``.
+        geometry: an optional sequence of :class:`gpuprep.Resize`, :class:`gpuprep.CenterCrop`,
+            :class:`gpuprep.RandomResizedCrop` and :class:`gpuprep.RandomHorizontalFlip`,
+            applied in order with torchvision's numbers, per sample, in one resampling
+            pass (at most one Resize or RandomResizedCrop). Random parameters are drawn
+            independently for every sample, on the host; :meth:`sample` returns them and
+            ``pre(x, params=...)`` applies given ones.
+        backend: ``"auto"`` (default): on a CUDA device where Triton imports, the Triton
+            kernels (the plain path in one launch; a bilinear or bicubic geometry as one
+            launch that resamples, normalizes and writes the output); the torch path
+            elsewhere, for nearest interpolation, and while gradients are recorded or a
+            compiler traces.
+            ``"triton"``: the kernels, or RuntimeError saying why they cannot run.
+            ``"torch"``: the reference path. See :mod:`gpuprep.kernels.backends`.
+
+    Shape:
+        - Input: (N, H, W, C) or (N, H, W) for NHWC; (N, C, H, W) for NCHW. uint8, uint16 or
+          floating point; a NumPy array is taken without a copy. Or a
+          :class:`gpuprep.RaggedBatch` of (H, W, C) images of different sizes
+          (:func:`gpuprep.collate_ragged`), with a geometry that fixes the output size.
+        - Output: (N, C, H, W) of ``dtype`` on the input's device; (N, C, h, w) with the
+          geometry's output size.
+
+    Example:
+        >>> pre = Preprocess(mean=0.5, std=0.5)
+        >>> x = torch.full((2, 8, 8, 3), 255, dtype=torch.uint8)
+        >>> y = pre(x)
+        >>> y.shape, y.dtype, y.max().item()
+        (torch.Size([2, 3, 8, 8]), torch.float32, 1.0)
+        >>> torch.equal(pre.inverse(y), x)
+        True
+    """
+
+    mean: Tensor
+    std: Tensor
+
+    def __init__(
+        self,
+        mean: C.Stats = C.IMAGENET_MEAN,
+        std: C.Stats = C.IMAGENET_STD,
+        *,
+        dtype: torch.dtype = torch.float32,
+        channels_last: bool = False,
+        layout: str = "NHWC",
+        augment: nn.Module | None = None,
+        geometry: Any = None,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        self.backend = check_backend(backend)
+        mean_t, std_t = C.check_stats(mean, std)
+        self.register_buffer("mean", mean_t)
+        self.register_buffer("std", std_t)
+        self.dtype = C.check_output_dtype(dtype)
+        self.channels_last = bool(channels_last)
+        self.layout = C.check_layout(layout)
+        self.augment = augment
+        plan = None if geometry is None else Geometry(geometry)
+        self.geometry = plan if plan is not None and len(plan) else None
+        # CPU outputs are large and fresh memory costs page faults: reuse an output once its
+        # caller has let go of it. Devices have caching allocators of their own.
+        self._outputs = BufferPool(capacity=2)
+        # Scale and bias per (device, input max value, unit), derived once from mean/std, so
+        # a batch on another device than the statistics costs no copy per call.
+        self._affine = AffineCache()
+
+    @property
+    def channels(self) -> int:
+        """How many channels the statistics are for (1 means: any channel count)."""
+        return int(self.mean.shape[1])
+
+    def forward(
+        self, x: Tensor | np.ndarray | RaggedBatch, params: GeometryParams | None = None
+    ) -> Tensor:
+        """Normalize ``x`` (and apply the geometry, drawn per sample, or ``params``).
+
+        Raises:
+            ValueError: a batch of the wrong shape, channel count or size, an empty batch
+                with a geometry to draw for, or parameters that do not fit the batch.
+            TypeError: a batch that is neither a tensor, a NumPy array nor a RaggedBatch, or
+                of a dtype other than uint8, uint16 or floating point.
+        """
+        options = {
+            "dtype": self.dtype,
+            "channels_last": self.channels_last,
+            "layout": self.layout,
+            "backend": self.backend,
+            "augment": self.augment,
+            "cache": self._affine,
+            "out_pool": self._outputs,
+        }
+        if isinstance(x, RaggedBatch) or self.geometry is not None or params is not None:
+            xb = x if isinstance(x, RaggedBatch) else C.as_tensor(x)
+            return run_geometry(
+                xb, self.mean, self.std, plan=self.geometry, params=params, **options
+            )
+        return run_plain(C.as_tensor(x), self.mean, self.std, **options)
+
+    @classmethod
+    def from_torchvision(cls, weights: Any, **kwargs: Any) -> Preprocess:
+        """The eval transform of torchvision weights (``weights.transforms()``: resize,
+        centre crop, normalize) on the device, per sample.
+
+        ``Preprocess.from_torchvision(ResNet50_Weights.IMAGENET1K_V2)`` equals
+        ``weights.transforms()`` applied to each uint8 image within the rounding of
+        torchvision's uint8 resize. ``kwargs`` go to :class:`Preprocess` (dtype,
+        channels_last, augment, ...). See :func:`gpuprep.nn.presets.from_torchvision`.
+        """
+        from .presets import from_torchvision
+
+        return cls(**{**from_torchvision(weights), **kwargs})
+
+    @classmethod
+    def from_timm(cls, model_or_config: Any, training: bool = False, **kwargs: Any) -> Preprocess:
+        """timm's transform for a model (its resolved data config): the eval resize and
+        centre crop, or with ``training=True`` RandomResizedCrop + horizontal flip.
+
+        Needs timm (``pip install timm``). ``scale``, ``ratio``, ``hflip`` and ``generator``
+        shape the training geometry; other ``kwargs`` go to :class:`Preprocess`. See
+        :func:`gpuprep.nn.presets.from_timm`.
+        """
+        from .presets import from_timm
+
+        own = {k: kwargs.pop(k) for k in ("scale", "ratio", "hflip", "generator") if k in kwargs}
+        return cls(**{**from_timm(model_or_config, training, **own), **kwargs})
+
+    def sample(self, x: Tensor | np.ndarray | RaggedBatch) -> GeometryParams:
+        """Draw this layer's geometry parameters for the images of ``x`` (only their sizes
+        are read, on the host): ``pre(x, params=pre.sample(x))`` is ``pre(x)``, and the
+        same parameters can transform boxes or masks.
+
+        Raises:
+            ValueError: a layer without geometry, an empty batch, or images that would end
+                with different sizes.
+        """
+        if self.geometry is None:
+            raise ValueError(
+                "Expected a Preprocess with geometry=(...) to sample parameters for. This one "
+                "has none: pass geometry=(gpuprep.Resize(...), gpuprep.CenterCrop(...)), say."
+            )
+        xb = x if isinstance(x, RaggedBatch) else C.as_tensor(x)
+        sizes, _ = batch_sizes(xb, self.layout)
+        return self.geometry.sample(sizes)
+
+    def inverse(self, y: Tensor, *, dtype: torch.dtype = torch.uint8) -> Tensor:
+        """Back to pixels with this layer's statistics: the inverse of the normalization
+        (not of ``augment``), in the layer's own layout.
+
+        ``pre.inverse(pre(x))`` equals a uint8 ``x``. See
+        :func:`gpuprep.functional.denormalize` for the arithmetic, rounding and clamping.
+
+        Shape:
+            (N, C, H, W) -> (N, H, W, C) or (N, H, W) for NHWC layers, (N, C, H, W) for NCHW.
+        """
+        return denormalize_with(y, self.mean, self.std, dtype=dtype, layout=self.layout)
+
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Any:
+        """``.to(dtype)``, ``.half()``, ``.bfloat16()``, ``.float()``, ``.double()``: the output
+        dtype follows the cast and the statistics stay float32 (the arithmetic contract).
+        Device moves and everything else apply as usual."""
+        target = _float_cast_of(fn)
+        if target is None:
+            return super()._apply(fn, recurse)
+        C.check_output_dtype(target)
+        stats = {name: self._buffers[name] for name in ("mean", "std")}
+        super()._apply(fn, recurse)
+        for name, before in stats.items():
+            after = self._buffers[name]
+            if before is not None and after is not None:
+                self._buffers[name] = before.to(after.device)
+        self.dtype = target
+        return self
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        """``torch.jit.script`` compiles an equivalent module with the same checks."""
+        from .scripted import ScriptablePreprocess
+
+        return ScriptablePreprocess.from_layer(self)
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.__dict__.setdefault("_affine", AffineCache())  # derived again where it is used
+        self.__dict__.setdefault("backend", "auto")
+
+    def extra_repr(self) -> str:
+        mean = [round(v, 4) for v in self.mean.flatten().tolist()]
+        std = [round(v, 4) for v in self.std.flatten().tolist()]
+        geometry = f", geometry={self.geometry!r}" if self.geometry is not None else ""
+        backend = f", backend={self.backend!r}" if self.backend != "auto" else ""
+        return (
+            f"mean={mean}, std={std}, dtype={self.dtype}, layout={self.layout!r}, "
+            f"channels_last={self.channels_last}{geometry}{backend}"
+        )
+
+
+def _float_cast_of(fn: Callable[[Tensor], Tensor]) -> torch.dtype | None:
+    """The floating dtype that ``fn`` (a Module._apply function) casts every floating tensor
+    to, or None when it keeps dtypes (a device move, share_memory_, ...)."""
+    try:
+        a = fn(torch.empty(0, dtype=torch.float32))
+        b = fn(torch.empty(0, dtype=torch.float64))
+    except Exception:
+        return None
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype == b.dtype:
+        return a.dtype if a.dtype.is_floating_point else None
+    return None

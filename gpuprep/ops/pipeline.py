@@ -1,0 +1,268 @@
+"""The one pipeline every call runs: check once, choose the backend once, run.
+
+Two entries, one per kind of call, shared by the functional forms and the layer:
+
+* :func:`run_plain`: a batch of one size, cast, permuted and normalized
+  (:func:`normalize`, and :class:`gpuprep.Preprocess` without a geometry);
+* :func:`run_geometry`: per sample, a box cut, resized, windowed and flipped, then
+  normalized (:func:`crop_resize_normalize`, and ``Preprocess`` with a geometry).
+
+Each checks the batch once, takes or draws the parameters (one :class:`GeometryParams`),
+decides once whether the call is recorded (gradients, tracing: :mod:`gpuprep.ops.mode`) and
+which backend runs it (:func:`gpuprep.kernels.backends.select`), and runs the Triton kernel
+or the torch path. An ``augment`` module, where given, runs between the two halves, on the
+[0, 1] float32 image, on the device.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..data.buffers import BufferPool
+from ..data.ragged import RaggedBatch
+from ..geometry import Geometry, GeometryParams, check_interpolation, check_params
+from ..geometry.checks import size_pair
+from ..kernels import backends
+from .affine import AffineCache
+from .checks import (
+    Stats,
+    as_stats,
+    check_batch,
+    check_channels,
+    check_layout,
+    check_output_dtype,
+    max_value,
+    require_tensor,
+)
+from .mode import recording
+from .normalize import Augment, augmented, finish, run_plain, scale_bias
+from .resample import crop_resize
+
+__all__ = ["batch_sizes", "crop_resize_normalize", "run_geometry"]
+
+
+def batch_sizes(x: Tensor | RaggedBatch, layout: str = "NHWC") -> tuple[list[tuple[int, int]], int]:
+    """The (H, W) of every image of a batch tensor or :class:`RaggedBatch`, and the channel
+    count; checks the batch (:func:`gpuprep.ops.checks.check_batch`)."""
+    if isinstance(x, RaggedBatch):
+        max_value(x.dtype)
+        return x.sizes, x.channels
+    c = check_batch(x, layout)
+    n = int(x.shape[0])
+    h, w = (
+        (int(x.shape[1]), int(x.shape[2]))
+        if layout == "NHWC"
+        else (int(x.shape[2]), int(x.shape[3]))
+    )
+    return [(h, w)] * n, c
+
+
+# --------------------------------------------------------------------- the geometry path
+
+
+def crop_resize_normalize(
+    x: Tensor | RaggedBatch,
+    boxes: Any,
+    size: Any,
+    *,
+    resized: Any = None,
+    offsets: Any = None,
+    flip: Any = None,
+    mean: Stats,
+    std: Stats,
+    dtype: torch.dtype = torch.float32,
+    channels_last: bool = False,
+    layout: str = "NHWC",
+    antialias: bool = True,
+    interpolation: str = "bilinear",
+    backend: str = "auto",
+) -> Tensor:
+    """Per sample: cut a box, resize it, take a window, flip it, normalize; one batch out.
+
+    For every sample ``i`` this is torchvision's
+    ``resized_crop(x_i / max, *boxes[i], resized[i], interpolation, antialias=antialias)``,
+    then ``crop`` to the ``size`` window at ``offsets[i]``, then ``hflip`` where
+    ``flip[i]``, then ``normalize(mean, std)``, computed in float32 and cast once to
+    ``dtype``. With ``resized`` and ``offsets`` left out it is ``resized_crop`` to ``size``.
+    Bicubic results of integer images are clamped to the dtype's range (torchvision's uint8
+    path does the same).
+
+    Args:
+        x: a uint8, uint16 or float batch tensor in ``layout`` (images of one size) or a
+            :class:`gpuprep.RaggedBatch` (images of any sizes).
+        boxes: (N, 4) integers: top, left, height, width of each source box, in source
+            pixels. Boxes on a device are read back once to be checked (one sync).
+        size: (h, w) or an int: the output size of every sample.
+        resized: (N, 2) integers, the size each box is resampled to; ``size`` by default.
+        offsets: (N, 2) integers, top and left of the output window in the resized image;
+            (0, 0) by default.
+        flip: (N,) bool, flip left-right; no flips by default.
+        mean, std, dtype, channels_last, layout: as in :func:`normalize`.
+        antialias, interpolation: as in ``torchvision.transforms.v2.functional.resize``
+            (bilinear, bicubic, nearest, nearest-exact).
+        backend: ``"auto"``: on a CUDA device where Triton imports, bilinear and bicubic
+            resampling run as one Triton kernel (resample, normalize, layout and dtype in
+            one pass, one launch per batch); everything else takes the torch path.
+            ``"triton"``: the kernel, or RuntimeError saying why it cannot run. ``"torch"``:
+            the reference path (per group of samples: crop, ``F.interpolate``, window, flip,
+            normalize).
+
+    Returns:
+        (N, C, h, w) of ``dtype`` on x's device.
+
+    Raises:
+        ValueError: a box outside its image or empty, a size < 1, a window outside its
+            resized image, or a count of boxes that is not the batch's, naming the sample,
+            its shape and the box.
+        TypeError: a pixel dtype, output dtype or parameter dtype that does not fit, or a
+            batch that is neither a tensor nor a RaggedBatch.
+
+    Example:
+        >>> x = torch.arange(2 * 4 * 6 * 3, dtype=torch.uint8).reshape(2, 4, 6, 3)
+        >>> y = crop_resize_normalize(x, [[0, 0, 4, 4], [0, 2, 4, 4]], 2, mean=0.0, std=1.0)
+        >>> y.shape
+        torch.Size([2, 3, 2, 2])
+    """
+    backends.check_backend(backend)
+    mode = check_interpolation(interpolation)
+    if not isinstance(x, RaggedBatch):
+        x = require_tensor(x, "an image batch (or a gpuprep.RaggedBatch)")
+    check_layout(layout)
+    out_size = size_pair(size, "size")
+    check_output_dtype(dtype)
+    m, s = as_stats(mean, std)
+    n = len(x) if isinstance(x, RaggedBatch) else (int(x.shape[0]) if x.ndim else 0)
+    if resized is None:
+        resized = torch.tensor([out_size] * n, dtype=torch.int64).reshape(n, 2)
+    if offsets is None:
+        offsets = torch.zeros((n, 2), dtype=torch.int64)
+    if flip is None:
+        flip = torch.zeros(n, dtype=torch.bool)
+    return run_geometry(
+        x,
+        m,
+        s,
+        params=GeometryParams(boxes, resized, offsets, flip, out_size),
+        dtype=dtype,
+        channels_last=channels_last,
+        layout=layout,
+        backend=backend,
+        interpolation=mode,
+        antialias=bool(antialias),
+    )
+
+
+def run_geometry(
+    x: Tensor | RaggedBatch,
+    mean: Tensor,
+    std: Tensor,
+    *,
+    dtype: torch.dtype,
+    channels_last: bool,
+    layout: str,
+    backend: str,
+    plan: Geometry | None = None,
+    params: GeometryParams | None = None,
+    interpolation: str | None = None,
+    antialias: bool | None = None,
+    augment: Augment | None = None,
+    cache: AffineCache | None = None,
+    out_pool: BufferPool | None = None,
+) -> Tensor:
+    """The geometry path, for checked options and (1, K, 1, 1) statistics.
+
+    The batch is checked once; ``params`` are checked against it, or drawn from ``plan``
+    (the interpolation and antialias are the plan's unless given); with neither, a batch of
+    images of one size takes the plain path without a copy. Then the backend is chosen once
+    and runs: the Triton kernel straight to the normalized output (or, with ``augment``, to
+    the [0, 1] image it takes), or the torch path (:func:`gpuprep.ops.resample.crop_resize`,
+    then ``augment``, then the normalization).
+
+    Raises:
+        ValueError: an empty batch to draw parameters for; images of different sizes with
+            nothing to resample them; the errors of the checks.
+    """
+    sizes, channels = batch_sizes(x, layout)
+    check_channels(channels, mean.shape[1], (len(sizes), channels))
+    check_channels(channels, std.shape[1], (len(sizes), channels))
+    if params is not None:
+        params = check_params(params, sizes)
+    elif plan is not None:
+        params = plan.sample(sizes)
+    else:  # nothing to resample: images of one size take the plain path
+        return run_plain(
+            _dense_view(x),
+            mean,
+            std,
+            layout="NHWC" if isinstance(x, RaggedBatch) else layout,
+            dtype=dtype,
+            channels_last=channels_last,
+            backend=backend,
+            augment=augment,
+            cache=cache,
+            out_pool=out_pool,
+        )
+    if interpolation is None:
+        interpolation = plan.interpolation if plan is not None else "bilinear"
+    if antialias is None:
+        antialias = plan.antialias if plan is not None else True
+    mode = recording(x, mean, std)
+    path = backends.select(backend, x.device, interpolation=interpolation, recording=mode)
+    clamp = None
+    if interpolation == "bicubic" and not x.dtype.is_floating_point:
+        clamp = max_value(x.dtype)
+    if path == "triton":
+        shape = (len(params), channels, *params.size)
+        if augment is None:
+            fmt = torch.channels_last if channels_last else torch.contiguous_format
+            out = torch.empty(shape, dtype=dtype, device=x.device, memory_format=fmt)
+            scale, bias = scale_bias(mean, std, x.device, x.dtype, cache, mode)
+            return backends.resample_normalize(
+                x, params, scale, bias, out, antialias=antialias, interpolation=interpolation,
+                layout=layout, clamp=clamp,
+            )  # fmt: skip
+        unit = torch.empty(shape, dtype=torch.float32, device=x.device)
+        scale, bias = scale_bias(mean, std, x.device, x.dtype, cache, mode, unit=True)
+        backends.resample_normalize(
+            x, params, scale, bias, unit, antialias=antialias, interpolation=interpolation,
+            layout=layout, clamp=clamp,
+        )  # fmt: skip
+        res = augmented(unit, augment, mean)
+        return finish(
+            res, mean, std, pixel_dtype=res.dtype, dtype=dtype, channels_last=channels_last,
+            backend=backend, cache=cache,
+        )  # fmt: skip
+    res = crop_resize(
+        x, params, channels, interpolation=interpolation, antialias=antialias, layout=layout
+    )
+    pixel_dtype = x.dtype  # res is still in the input's units
+    if augment is not None:
+        res = augmented(res.mul_(1.0 / max_value(x.dtype)), augment, mean)
+        pixel_dtype = res.dtype
+    return finish(
+        res, mean, std, pixel_dtype=pixel_dtype, dtype=dtype, channels_last=channels_last,
+        backend=backend, cache=cache, out_pool=out_pool,
+    )  # fmt: skip
+
+
+def _dense_view(x: Tensor | RaggedBatch) -> Tensor:
+    """A RaggedBatch of images of one size as an (N, H, W, C) batch, without a copy; images
+    of different sizes raise ValueError (they need a geometry)."""
+    if not isinstance(x, RaggedBatch):
+        return x
+    sizes = x.sizes
+    odd = [i for i, s in enumerate(sizes) if s != sizes[0]]
+    if odd:
+        i = odd[0]
+        raise ValueError(
+            f"Expected a geometry that fixes the output size for a RaggedBatch of images of "
+            f"different sizes. Got image 0 of {sizes[0][0]}x{sizes[0][1]} and image {i} of "
+            f"{sizes[i][0]}x{sizes[i][1]} and no geometry: pass Preprocess(geometry=(...)) "
+            f"with Resize((h, w)), CenterCrop(size) or RandomResizedCrop(size), e.g. "
+            f"(gpuprep.Resize(256), gpuprep.CenterCrop(224))."
+        )
+    (h, w), c = sizes[0], x.channels
+    return x.data.view(len(x), h, w, c)

@@ -1,0 +1,153 @@
+"""Without DataLoader workers: :class:`GPUCollate`, a ``collate_fn`` that stacks the images
+straight into a reused pinned buffer, copies it to the device in the same call and
+preprocesses it there."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import get_worker_info
+
+from ..compat import caller_pins_memory
+from ..data.buffers import BufferPool
+from ..data.collate import stack_arrays
+from ..data.collate_ragged import pack_ragged
+from ..data.devices import resolve_device
+from ..data.ragged import RaggedBatch
+from ..data.samples import HOLE, Key, collate_holed, get_item, is_image, put_item, to_device
+from ..nn.preprocess import Preprocess
+
+__all__ = ["GPUCollate", "PinMemoryError"]
+
+USE_WORKERS = (
+    "GPUCollate runs in the main process (DataLoader num_workers=0). With workers, use "
+    "collate_fn=gpuprep.collate and wrap the DataLoader in gpuprep.DeviceLoader(loader, "
+    "device=...), or let gpuprep.DataLoader(dataset, batch_size, num_workers=k) do both."
+)
+NO_PIN_MEMORY = (
+    "GPUCollate's batches are already on {device}, which pin_memory=True cannot pin. Leave "
+    "the DataLoader's pin_memory off: GPUCollate stages every batch in pinned memory itself."
+)
+
+
+class PinMemoryError(ValueError, RuntimeError):
+    """``pin_memory=True`` around :class:`GPUCollate`, whose batches are already on the
+    device: a wrong value of ``pin_memory`` (a ``ValueError``), raised the same way by
+    ``gpuprep.DataLoader(pin_memory=True, num_workers=0)`` and by GPUCollate on the first
+    batch of a pinning ``torch.utils.data.DataLoader`` (where it is also the
+    ``RuntimeError`` it has always been)."""
+
+
+class GPUCollate:
+    """A drop-in ``collate_fn`` that returns batches already on the device and preprocessed.
+
+    For ``DataLoader(..., num_workers=0)``, with the DataLoader's ``pin_memory`` left off (the
+    batch it returns is already on the device; a pinning DataLoader gets a clear error on its
+    first batch). Images (arrays or PIL images) are stacked straight into a pinned host buffer
+    that is reused across batches (never while its copy is still in flight), copied to the
+    device with one ``non_blocking`` copy, and run through ``preprocess`` there. The rest of
+    the batch comes out as :func:`gpuprep.collate` makes it, moved to the device (labels stay
+    int64). When ``preprocess`` has a ``geometry`` the images may differ in size: they are
+    packed back to back (a :class:`gpuprep.RaggedBatch`) into the pinned buffer instead.
+
+    Args:
+        device: where batches go; ``None`` picks it as :func:`gpuprep.resolve_device` says
+            (the CPU without CUDA, ``cuda:$LOCAL_RANK``, ...); ``"cpu"`` works too (no
+            pinning).
+        preprocess: the module run on the device, :class:`gpuprep.Preprocess` by default.
+        image_key: position of the image in tuple/list samples, or its key in dict samples.
+            When the samples are bare arrays (or PIL images) the whole batch is the image.
+
+    Raises:
+        RuntimeError: when called inside a DataLoader worker, on every device, or pickled
+            (as spawn-started workers do): workers are for :func:`gpuprep.collate` and
+            :class:`gpuprep.DeviceLoader`.
+        PinMemoryError: (a ValueError) on the first batch of a DataLoader with
+            ``pin_memory=True`` when the device is not the CPU, as ``gpuprep.DataLoader``
+            raises for the same misuse.
+
+    Example:
+        >>> gc = GPUCollate("cpu")
+        >>> x, y = gc([(np.zeros((8, 8, 3), np.uint8), 1), (np.zeros((8, 8, 3), np.uint8), 2)])
+        >>> x.shape, x.dtype, y.tolist()
+        (torch.Size([2, 3, 8, 8]), torch.float32, [1, 2])
+    """
+
+    def __init__(
+        self,
+        device: str | torch.device | None = None,
+        *,
+        preprocess: nn.Module | None = None,
+        image_key: Key = 0,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.preprocess = (Preprocess() if preprocess is None else preprocess).to(self.device)
+        self.image_key = image_key
+        # Size classes: variable-size (ragged) batches reuse the pinned buffers too.
+        self._staging = BufferPool(capacity=2, pin_memory=self.device.type == "cuda", round_up=True)
+
+    def __call__(self, samples: Sequence[Any]) -> Any:
+        if get_worker_info() is not None:
+            raise RuntimeError(USE_WORKERS)
+        if self.device.type != "cpu" and caller_pins_memory():
+            raise PinMemoryError(
+                "Expected a DataLoader with pin_memory=False around GPUCollate. "
+                + NO_PIN_MEMORY.format(device=self.device)
+            )
+        if len(samples) == 0:
+            raise ValueError("Expected a non-empty batch of samples. Got an empty batch.")
+        if is_image(samples[0]):
+            images, structure = list(samples), None
+        else:
+            images = [get_item(s, self.image_key, f"sample {i}") for i, s in enumerate(samples)]
+            holed = [put_item(s, self.image_key, HOLE) for s in samples]
+            structure = to_device(collate_holed(holed), self.device)
+        if images and isinstance(images[0], Tensor):
+            images = [_host_array(t, i) for i, t in enumerate(images)]
+        if getattr(self.preprocess, "geometry", None) is not None:
+            image = self._transfer(pack_ragged(images, alloc=self._staging.empty))
+        else:
+            image = self._transfer(stack_arrays(images, alloc=self._staging.empty))
+        out = self.preprocess(image)
+        return out if structure is None else put_item(structure, self.image_key, out)
+
+    def _transfer(self, host: Any) -> Any:
+        """One copy of a batch tensor or RaggedBatch in a staging buffer to the device."""
+        if self.device.type != "cuda":
+            return host.to(self.device)
+        stream = torch.cuda.current_stream(self.device)
+        dev = host.to(self.device, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record(stream)
+        staged = host.data if isinstance(host, RaggedBatch) else host
+        self._staging.record(staged, done)  # not refilled before this copy has finished
+        return dev
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # Spawn- and forkserver-started workers pickle the collate_fn: say what to do instead.
+        raise RuntimeError(USE_WORKERS)
+
+    def __copy__(self) -> GPUCollate:
+        return GPUCollate(self.device, preprocess=self.preprocess, image_key=self.image_key)
+
+    def __deepcopy__(self, memo: dict) -> GPUCollate:
+        return GPUCollate(
+            self.device, preprocess=copy.deepcopy(self.preprocess, memo), image_key=self.image_key
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"GPUCollate(device={str(self.device)!r}, image_key={self.image_key!r}, "
+            f"preprocess={self.preprocess})"
+        )
+
+
+def _host_array(t: Tensor, index: int) -> np.ndarray:
+    if t.device.type != "cpu":
+        raise ValueError(f"Expected sample {index} on the CPU. Got a tensor on {t.device}.")
+    return t.numpy()
