@@ -152,11 +152,11 @@ def _collate_fallback(batch: Sequence[Any], fn_map: CollateMap) -> Any:
         except TypeError:
             return merged
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):
-        return type(elem)(*(_collate_fallback(list(s), fn_map) for s in zip(*batch, strict=True)))
+        return type(elem)(*(_collate_fallback(s, fn_map) for s in zip(*batch, strict=True)))
     if isinstance(elem, Sequence) and not isinstance(elem, (str, bytes)):
         if any(len(s) != len(elem) for s in batch):
             raise RuntimeError("each element in list of batch should be of equal size")
-        columns = [_collate_fallback(list(s), fn_map) for s in zip(*batch, strict=True)]
+        columns = [_collate_fallback(s, fn_map) for s in zip(*batch, strict=True)]
         if isinstance(elem, tuple):
             return columns
         try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import DEVICES, assert_matches_reference
+from helpers import DEVICES, assert_matches_reference
 
 import gpuprep
 from gpuprep import DeviceLoader, GPUCollate, Preprocess

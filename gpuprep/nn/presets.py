@@ -45,10 +45,10 @@ def from_torchvision(weights: Any) -> dict[str, Any]:
     """
     try:
         import torchvision  # noqa: F401
-    except ImportError:
+    except ImportError as e:
         raise ImportError(
-            "Preprocess.from_torchvision needs torchvision, which is not installed: "
-            "pip install torchvision"
+            f"Preprocess.from_torchvision needs torchvision, which does not import here "
+            f"({type(e).__name__}: {e}): pip install torchvision"
         ) from None
     transform = weights
     if isinstance(weights, str):
@@ -115,9 +115,10 @@ def from_timm(
     """
     try:
         import timm.data
-    except ImportError:
+    except ImportError as e:
         raise ImportError(
-            "Preprocess.from_timm needs timm, which is not installed: pip install timm"
+            f"Preprocess.from_timm needs timm, which does not import here "
+            f"({type(e).__name__}: {e}): pip install timm"
         ) from None
     config = _timm_config(model_or_config, timm)
     input_size = config["input_size"]

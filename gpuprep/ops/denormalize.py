@@ -53,21 +53,21 @@ def denormalize(
         >>> torch.equal(denormalize(y, IMAGENET_MEAN, IMAGENET_STD), x)
         True
     """
-    m, s = as_stats(mean, std)
-    return denormalize_with(y, m, s, dtype=dtype, layout=layout)
+    return denormalize_with(y, mean, std, dtype=dtype, layout=layout)
 
 
 def denormalize_with(
     y: Tensor,
-    mean: Tensor,
-    std: Tensor,
+    mean: Stats,
+    std: Stats,
     *,
     dtype: torch.dtype = torch.uint8,
     layout: str = "NHWC",
 ) -> Tensor:
-    """:func:`denormalize` with statistics that are tensors already (float32 (1, C, 1, 1),
-    as :func:`gpuprep.functional.check_stats` and the layer's buffers are), on any device:
-    no host round trip for statistics that are already where ``y`` is."""
+    """:func:`denormalize`, by the name for statistics that are tensors already (as the
+    layer's buffers are): those are used where they are, on any device, with no host round
+    trip. Takes every form :func:`denormalize` takes."""
+    mean, std = as_stats(mean, std)
     if not isinstance(y, Tensor) or not y.is_floating_point():
         got = y.dtype if isinstance(y, Tensor) else type(y).__name__
         raise TypeError(f"Expected a normalized floating (N, C, H, W) batch. Got {got}.")
