@@ -15,7 +15,7 @@ import torch
 
 import gpuprep
 from gpuprep import functional as F
-from gpuprep.bench import make_images, memcpy_bandwidth
+from gpuprep.bench.cli import make_images, memcpy_bandwidth
 
 
 def main() -> None:

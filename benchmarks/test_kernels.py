@@ -13,7 +13,9 @@ import torch
 from conftest import DEVICES
 
 import gpuprep
-from gpuprep import backends, bench_geometry, bench_kernels
+from gpuprep import backends
+from gpuprep.bench import geometry as bench_geometry
+from gpuprep.bench import kernels as bench_kernels
 
 
 @pytest.fixture(scope="module")

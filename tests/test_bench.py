@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from gpuprep import bench, bench_geometry, bench_kernels
+from gpuprep.bench import cli as bench
+from gpuprep.bench import geometry as bench_geometry
+from gpuprep.bench import kernels as bench_kernels
 
 
 def test_pipelines_agree_with_the_seed():

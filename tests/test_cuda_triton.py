@@ -128,7 +128,8 @@ def test_the_device_work_alone_is_timed_from_graph_replays_too():
     """bench_kernels on CUDA: the triton rows (and the torch path's plain row) also carry
     the device's time alone (a CUDA graph's replays), and the kernel bandwidth targets use
     it."""
-    from gpuprep import bench_geometry, bench_kernels
+    from gpuprep.bench import geometry as bench_geometry
+    from gpuprep.bench import kernels as bench_kernels
 
     photos = bench_geometry.synthetic_photos(4)
     result = bench_kernels.kernel_benchmark(

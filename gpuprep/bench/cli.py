@@ -32,11 +32,11 @@ The floor, measured in the same run:
 ``host ms`` is CPU time (all threads) spent in the host-side part of a pipeline per batch:
 for GPU pipelines it is what the training process's CPU pays, measurable without a GPU.
 
-Then the geometry case (:mod:`gpuprep.bench_geometry`): variable-size images (synthetic,
+Then the geometry case (:mod:`gpuprep.bench.geometry`): variable-size images (synthetic,
 sides of 300 to 600 pixels, or real photos with ``--images DIR``) through DataLoader workers
 to 224 x 224 batches, for the eval and the training presets.
 
-Last, the device work alone (:mod:`gpuprep.bench_kernels`): the Triton kernels, the torch
+Last, the device work alone (:mod:`gpuprep.bench.kernels`): the Triton kernels, the torch
 path, kornia and torchvision v2 per sample on batches already on the device, in GB/s next to
 the device copy bandwidth.
 """
@@ -59,7 +59,10 @@ import numpy as np
 import torch
 
 import gpuprep
-from gpuprep import IMAGENET_MEAN, IMAGENET_STD, bench_geometry, bench_kernels
+from gpuprep import IMAGENET_MEAN, IMAGENET_STD
+
+from . import geometry as bench_geometry
+from . import kernels as bench_kernels
 
 __all__ = ["Pipeline", "main", "make_images", "load_images", "pipelines", "run_benchmark"]
 
@@ -590,7 +593,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--geometry-only", action="store_true", help="only the geometry presets")
     ap.add_argument("--no-geometry", action="store_true", help="leave the geometry presets out")
     ap.add_argument(
-        "--kernels-only", action="store_true", help="only the device work (bench_kernels)"
+        "--kernels-only", action="store_true", help="only the device work (gpuprep.bench.kernels)"
     )
     ap.add_argument("--no-kernels", action="store_true", help="leave the device work out")
     ap.add_argument("--repeats", type=int, default=10, help="timed rounds (default 10)")
@@ -784,6 +787,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {args.plot}")
     return 1 if bad else 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

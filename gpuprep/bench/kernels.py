@@ -38,8 +38,7 @@ import numpy as np
 import torch
 
 import gpuprep
-
-from .geometry import GeometryParams
+from gpuprep import GeometryParams
 
 __all__ = ["PATHS", "format_kernel_table", "kernel_benchmark", "kernel_targets"]
 
@@ -64,7 +63,7 @@ def _timer(device: torch.device, repeats: int) -> Callable[[Callable[[], Any]], 
     """Median seconds of a call: CUDA events on a GPU, the wall clock on the CPU."""
 
     def cuda(fn: Callable[[], Any]) -> float:
-        from .bench import _event_time
+        from .cli import _event_time
 
         with torch.cuda.device(device):
             fn()  # compile, warm the caches
@@ -86,7 +85,7 @@ def _graph_seconds(fn: Callable[[], Any], device: torch.device, repeats: int) ->
     """Median seconds of ``fn``'s device work alone: ``fn`` captured in a CUDA graph, the
     graph replayed 10 times back to back between two events, so that no host work (checks,
     the launch path) sits between the kernels. Raises what the capture raises."""
-    from .bench import _event_time
+    from .cli import _event_time
 
     replays = 10
     with torch.cuda.device(device):
@@ -237,8 +236,8 @@ def kernel_benchmark(
         device copy bandwidth (read + write), and on CUDA the RaggedBatch host-to-device
         figures.
     """
-    from . import backends
-    from .bench import cuda_bandwidth, memcpy_bandwidth
+    from .. import backends
+    from .cli import cuda_bandwidth, memcpy_bandwidth
 
     time_it = _timer(device, repeats)
     rng = np.random.default_rng(0)
