@@ -50,9 +50,9 @@ import os
 import platform
 import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,7 @@ from gpuprep import IMAGENET_MEAN, IMAGENET_STD
 
 from . import geometry as bench_geometry
 from . import kernels as bench_kernels
+from . import timing
 
 __all__ = ["Pipeline", "main", "make_images", "load_images", "pipelines", "run_benchmark"]
 
@@ -142,42 +143,6 @@ def load_images(folder: str, n: int, h: int, w: int, *, sets: int = 3) -> list[l
 # ------------------------------------------------------------------------- the floor
 
 
-def memcpy_bandwidth(nbytes: int = 256 << 20, repeats: int = 7) -> float:
-    """CPU memcpy bandwidth in bytes/s: bytes read + written by a large ``copy_``."""
-    src = torch.ones(nbytes // 4)
-    dst = torch.zeros_like(src)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        dst.copy_(src)
-        times.append(time.perf_counter() - t)
-    return 2 * nbytes / statistics.median(times)
-
-
-def _event_time(fn: Callable[[], Any], repeats: int = 10) -> float:
-    """Median seconds of ``fn`` on the current CUDA stream, timed with events."""
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    fn()
-    out = []
-    for _ in range(repeats):
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        out.append(start.elapsed_time(end) / 1e3)
-    return statistics.median(out)
-
-
-def cuda_bandwidth(device: torch.device, nbytes: int, repeats: int = 7) -> tuple[float, float]:
-    """(pinned host-to-device, device-to-device read + write) in bytes/s, via CUDA events."""
-    host = torch.ones(nbytes, dtype=torch.uint8).pin_memory()
-    dev = torch.empty(nbytes, dtype=torch.uint8, device=device)
-    dev2 = torch.empty_like(dev)
-    h2d = nbytes / _event_time(lambda: dev.copy_(host, non_blocking=True), repeats)
-    d2d = 2 * nbytes / _event_time(lambda: dev2.copy_(dev), repeats)
-    return h2d, d2d
-
-
 def cuda_components(device: torch.device, n: int, h: int, w: int, c: int) -> dict[str, float]:
     """GPUCollate's host-to-device copy and Preprocess's kernel alone, in bytes/s.
 
@@ -189,12 +154,12 @@ def cuda_components(device: torch.device, n: int, h: int, w: int, c: int) -> dic
     stage = gc._staging.empty((n, h, w, c), torch.uint8)
     stage.fill_(7)
     dev = torch.empty_like(stage, device=device)
-    h2d = pixels / _event_time(lambda: dev.copy_(stage, non_blocking=True))
+    h2d = pixels / timing.event_median(lambda: dev.copy_(stage, non_blocking=True))
     pre = gpuprep.Preprocess().to(device)
     x = torch.randint(0, 256, (n, h, w, c), dtype=torch.uint8, device=device)
-    kernel = 5 * pixels / _event_time(lambda: pre(x))
+    kernel = 5 * pixels / timing.event_median(lambda: pre(x))
     pre_cl = gpuprep.Preprocess(channels_last=True).to(device)
-    kernel_cl = 5 * pixels / _event_time(lambda: pre_cl(x))
+    kernel_cl = 5 * pixels / timing.event_median(lambda: pre_cl(x))
     return {"h2d_Bps": h2d, "kernel_Bps": kernel, "kernel_channels_last_Bps": kernel_cl}
 
 
@@ -231,11 +196,6 @@ def _through(loader: Any, feed: _Feed, batch: Any) -> Any:
     feed.batch = batch
     for out in loader:
         return out
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def pipelines(device: torch.device, *, with_timm: bool = True) -> list[Pipeline]:
@@ -396,46 +356,23 @@ def run_benchmark(
     total = warmup + repeats
     for rnd in range(total):
         images = image_sets[rnd % len(image_sets)]
-        for i in _rotated(len(pipes), rnd):
-            p = pipes[i]
-            _sync(p.device)
-            t0 = time.perf_counter()
-            out = p(images)
-            _sync(p.device)
-            t1 = time.perf_counter()
-            del out
+        for i in timing.rotated(len(pipes), rnd):
+            wall = timing.lap(partial(pipes[i], images), pipes[i].device).wall
             if rnd >= warmup:
-                results[i].ms.append((t1 - t0) * 1e3)
+                results[i].ms.append(wall * 1e3)
         if progress:
             progress(rnd + 1, total + repeats)
     # The host-side part alone, in CPU seconds of all threads: what a GPU pipeline costs the
     # training process's CPU. Measured apart so the device never runs in its window.
     for rnd in range(repeats):
         images = image_sets[rnd % len(image_sets)]
-        for i in _rotated(len(pipes), rnd):
+        for i in timing.rotated(len(pipes), rnd):
             host = pipes[i].host_work or pipes[i].host
-            c0 = time.process_time()
-            out = host(images)
-            c1 = time.process_time()
-            del out
-            results[i].host_cpu_ms.append((c1 - c0) * 1e3)
+            cpu = timing.lap(partial(host, images), children=False).cpu
+            results[i].host_cpu_ms.append(cpu * 1e3)
         if progress:
             progress(total + rnd + 1, total + repeats)
     return results
-
-
-def _rotated(n: int, k: int) -> list[int]:
-    """0..n-1 starting at k mod n, so every pipeline takes every position in turn."""
-    return [(k + i) % n for i in range(n)]
-
-
-def _progress(done: int, total: int) -> None:
-    width = 30
-    filled = int(width * done / total)
-    sys.stderr.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] round {done}/{total}")
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
 
 
 # ------------------------------------------------------------------------------ report
@@ -651,16 +588,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{args.repeats} rounds, torch threads {torch.get_num_threads()}"
         )
     for dev in devices if fixed else []:
-        f = {"memcpy_Bps": memcpy_bandwidth()}
+        f = {"memcpy_Bps": timing.memcpy_bandwidth()}
         if dev.type == "cuda":
-            f["h2d_Bps"], f["d2d_Bps"] = cuda_bandwidth(dev, n * pixels)
+            f["h2d_Bps"], f["d2d_Bps"] = timing.cuda_bandwidth(dev, n * pixels)
             components[str(dev)] = cuda_components(dev, n, h, w, c)
         floors[str(dev)] = f
         bw = ", ".join(f"{k[:-4]} {v / 1e9:.1f} GB/s" for k, v in f.items())
         print(f"{dev}: measured {bw}")
         pipes = pipelines(dev, with_timm=not args.no_timm)
         results = run_benchmark(
-            pipes, image_sets, repeats=args.repeats, warmup=args.warmup, progress=_progress
+            pipes,
+            image_sets,
+            repeats=args.repeats,
+            warmup=args.warmup,
+            progress=timing.progress_bar,
         )
         rows += summarize(results, n=n, pixels=pixels, floors=floors)
 
@@ -687,7 +628,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             batch=args.geometry_batch,
             workers=args.workers,
             epochs=args.epochs,
-            progress=lambda msg: print(f"  {msg}", file=sys.stderr, flush=True),
+            progress=timing.progress_note,
         )
         print(bench_geometry.format_geometry_table(geometry_rows))
     kernel_results: dict[str, dict[str, Any]] = {}
@@ -786,4 +727,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         plot(rows, args.plot)
         print(f"wrote {args.plot}")
     return 1 if bad else 0
-

@@ -19,15 +19,16 @@ of the main process and its workers together: images/s and host CPU milliseconds
 from __future__ import annotations
 
 import os
-import resource
-import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 
 import gpuprep
+
+from . import timing
 
 __all__ = [
     "find_images",
@@ -170,26 +171,14 @@ def _loaders(
     }
 
 
-def _cpu_seconds() -> float:
-    """CPU time of this process and of its finished children (the epoch's workers)."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def _time_epoch(make: Callable[[], Any], device: torch.device) -> tuple[float, float, int, Any]:
-    """Wall seconds, CPU seconds and images of one epoch, and its first batch."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    cpu0, t0 = _cpu_seconds(), time.perf_counter()
+def _epoch(make: Callable[[], Any]) -> tuple[int, Any]:
+    """Images of one epoch, and its first batch."""
     n, first = 0, None
     for x, _ in make():  # workers start and are joined within the epoch
         if first is None:
             first = x
         n += int(x.shape[0])
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - t0, _cpu_seconds() - cpu0, n, first
+    return n, first
 
 
 def geometry_benchmark(
@@ -209,11 +198,11 @@ def geometry_benchmark(
             loaders = _loaders(images, preset, device, batch, workers)
             timings: dict[str, list[tuple[float, float]]] = {k: [] for k in loaders}
             firsts: dict[str, Any] = {}
+            names = list(loaders)
             for rnd in range(epochs + 1):  # the first epoch warms up and is not counted
-                names = list(loaders)
-                names = names[rnd % len(names) :] + names[: rnd % len(names)]
-                for name in names:
-                    wall, cpu, n, first = _time_epoch(loaders[name], device)
+                for name in [names[i] for i in timing.rotated(len(names), rnd)]:
+                    epoch = timing.lap(partial(_epoch, loaders[name]), device)
+                    wall, cpu, (n, first) = epoch.wall, epoch.cpu, epoch.result
                     if n != len(images):
                         raise RuntimeError(f"{name} returned {n} images, not {len(images)}")
                     if rnd == 0:

@@ -29,8 +29,6 @@ the table and the targets.
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,6 +37,8 @@ import torch
 
 import gpuprep
 from gpuprep import GeometryParams
+
+from . import timing
 
 __all__ = ["PATHS", "format_kernel_table", "kernel_benchmark", "kernel_targets"]
 
@@ -57,52 +57,6 @@ def _geometry(case: str) -> tuple:
         gpuprep.RandomResizedCrop(224, generator=torch.Generator().manual_seed(0)),
         gpuprep.RandomHorizontalFlip(generator=torch.Generator().manual_seed(1)),
     )
-
-
-def _timer(device: torch.device, repeats: int) -> Callable[[Callable[[], Any]], float]:
-    """Median seconds of a call: CUDA events on a GPU, the wall clock on the CPU."""
-
-    def cuda(fn: Callable[[], Any]) -> float:
-        from .cli import _event_time
-
-        with torch.cuda.device(device):
-            fn()  # compile, warm the caches
-            return _event_time(fn, repeats)
-
-    def cpu(fn: Callable[[], Any]) -> float:
-        fn()
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        return statistics.median(times)
-
-    return cuda if device.type == "cuda" else cpu
-
-
-def _graph_seconds(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
-    """Median seconds of ``fn``'s device work alone: ``fn`` captured in a CUDA graph, the
-    graph replayed 10 times back to back between two events, so that no host work (checks,
-    the launch path) sits between the kernels. Raises what the capture raises."""
-    from .cli import _event_time
-
-    replays = 10
-    with torch.cuda.device(device):
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):  # warm-up off the capture: compiles, caches tables
-            fn()
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            fn()
-
-        def replay() -> None:
-            for _ in range(replays):
-                graph.replay()
-
-        return _event_time(replay, repeats) / replays
 
 
 def _source_bytes(batch: Any, params: GeometryParams | None) -> int:
@@ -237,9 +191,7 @@ def kernel_benchmark(
         figures.
     """
     from .. import backends
-    from .cli import cuda_bandwidth, memcpy_bandwidth
 
-    time_it = _timer(device, repeats)
     rng = np.random.default_rng(0)
     plain = torch.from_numpy(rng.integers(0, 256, (plain_batch, *plain_size, 3), dtype=np.uint8))
     plain = plain.to(device)
@@ -248,12 +200,14 @@ def kernel_benchmark(
     out: dict[str, Any] = {"rows": []}
     if device.type == "cuda":
         nbytes = int(host.data.numel())
-        pinned_Bps, copy_Bps = cuda_bandwidth(device, max(nbytes, plain.numel()))
+        pinned_Bps, copy_Bps = timing.cuda_bandwidth(device, max(nbytes, plain.numel()))
         pinned = host.pin_memory()
-        h2d = nbytes / time_it(lambda: pinned.to(device, non_blocking=True))
+        h2d = nbytes / timing.call_median(
+            lambda: pinned.to(device, non_blocking=True), device, repeats
+        )
         out["h2d"] = {"bytes": nbytes, "ragged_Bps": h2d, "pinned_Bps": pinned_Bps}
     else:
-        copy_Bps = memcpy_bandwidth()
+        copy_Bps = timing.memcpy_bandwidth()
     out["copy_Bps"] = copy_Bps
 
     for case in CASES:
@@ -282,7 +236,7 @@ def kernel_benchmark(
                 continue
             fn = made[name]
             outputs[name] = fn()
-            seconds = time_it(fn)
+            seconds = timing.call_median(fn, device, repeats)
             written = outputs[name].numel() * outputs[name].element_size()
             row.update(
                 ms_per_batch=seconds * 1e3,
@@ -294,7 +248,7 @@ def kernel_benchmark(
             )
             if device.type == "cuda" and (case, name) in GRAPHED:
                 try:
-                    dev_s = _graph_seconds(fn, device, repeats)
+                    dev_s = timing.graph_median(fn, device, repeats)
                 except Exception as e:  # what a path cannot capture, the row says
                     row["device_ms_skipped"] = f"{type(e).__name__}: {e}"[:200]
                 else:
