@@ -15,7 +15,7 @@ import torch
 
 import gpuprep
 from gpuprep import functional as F
-from gpuprep.bench.cli import make_images
+from gpuprep.bench.inputs import make_images
 from gpuprep.bench.timing import lap, memcpy_bandwidth, rotated
 
 

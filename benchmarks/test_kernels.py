@@ -14,13 +14,13 @@ from conftest import DEVICES
 
 import gpuprep
 from gpuprep import backends
-from gpuprep.bench import geometry as bench_geometry
+from gpuprep.bench import inputs
 from gpuprep.bench import kernels as bench_kernels
 
 
 @pytest.fixture(scope="module")
 def photos():
-    return bench_geometry.synthetic_photos(64)
+    return inputs.synthetic_photos(64)
 
 
 def _paths(case, device, sizes, photos):

@@ -2,18 +2,19 @@
 Nothing here is timed against a threshold; the numbers themselves live in benchmarks/."""
 
 import json
+import os
 
 import numpy as np
 import pytest
 import torch
 
 from gpuprep.bench import cli as bench
-from gpuprep.bench import geometry as bench_geometry
+from gpuprep.bench import inputs
 from gpuprep.bench import kernels as bench_kernels
 
 
 def test_pipelines_agree_with_the_seed():
-    images = bench.make_images(3, 9, 11, 3, sets=1)[0]
+    images = inputs.make_images(3, 9, 11, 3, sets=1)[0]
     pipes = bench.pipelines(torch.device("cpu"))
     names = [p.name for p in pipes]
     assert names[0] == "seed" and "gpuprep" in names and "gpuprep GPUCollate" in names
@@ -77,21 +78,45 @@ def test_without_cuda_the_cuda_rows_are_left_out_with_a_reason(capsys):
 
 
 def test_real_images_from_a_folder(tmp_path):
+    """The files that --images reads: image files found in sorted order, read with their
+    sizes kept (gray made RGB), other files and unreadable ones skipped; a folder with none
+    is a clear error."""
     from PIL import Image
 
     rng = np.random.default_rng(0)
+    written = []
     for i in range(3):
         pixels = rng.integers(0, 256, (20 + i, 30, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(tmp_path / f"{i}.png")
-    Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "gray.jpg")
+        written.append(pixels)
+    gray = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+    Image.fromarray(gray).save(tmp_path / "gray.png")
     (tmp_path / "notes.txt").write_text("not an image")
-    sets = bench.load_images(str(tmp_path), n=5, h=16, w=12, sets=2)
-    assert len(sets) == 2 and all(len(s) == 5 for s in sets)
-    assert all(a.shape == (16, 12, 3) and a.dtype == np.uint8 for s in sets for a in s)
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg either")
+    found = inputs.find_images(str(tmp_path), limit=10)
+    assert [os.path.basename(f) for f in found] == [
+        "0.png",
+        "1.png",
+        "2.png",
+        "broken.jpg",
+        "gray.png",
+    ]
+    photos = inputs.load_photos(str(tmp_path), limit=10)
+    assert len(photos) == 4 and all(a.dtype == np.uint8 for a in photos)
+    for got, want in zip(photos[:3], written, strict=True):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(photos[3], np.repeat(gray[:, :, None], 3, axis=2))
+    assert len(inputs.load_photos(str(tmp_path), limit=2)) == 2
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ValueError, match="Found none"):
-        bench.load_images(str(empty), 1, 4, 4)
+    (empty / "a.txt").write_text("x")
+    with pytest.raises(ValueError, match="found no image files"):
+        inputs.load_photos(str(empty), 1)
+    unreadable = tmp_path / "unreadable"
+    unreadable.mkdir()
+    (unreadable / "a.png").write_bytes(b"x")
+    with pytest.raises(ValueError, match="none of its image files could be read"):
+        inputs.load_photos(str(unreadable), 1)
 
 
 def test_geometry_presets_on_synthetic_variable_size_images(tmp_path, capsys):
@@ -123,11 +148,11 @@ def test_photos_from_a_folder_tree_keep_their_sizes(tmp_path, capsys):
         )
     Image.fromarray(rng.integers(0, 256, (240, 260), dtype=np.uint8)).save(tmp_path / "gray.png")
     (tmp_path / "notes.txt").write_text("not an image")
-    photos = bench_geometry.load_photos(str(tmp_path), limit=10)
+    photos = inputs.load_photos(str(tmp_path), limit=10)
     assert sorted(a.shape for a in photos) == sorted(
         [(300, 410, 3), (333, 250, 3), (280, 280, 3), (240, 260, 3)]
     )
-    assert len(bench_geometry.load_photos(str(tmp_path), limit=2)) == 2
+    assert len(inputs.load_photos(str(tmp_path), limit=2)) == 2
     rc = bench.main(
         [
             "--device",

@@ -128,10 +128,10 @@ def test_the_device_work_alone_is_timed_from_graph_replays_too():
     """bench_kernels on CUDA: the triton rows (and the torch path's plain row) also carry
     the device's time alone (a CUDA graph's replays), and the kernel bandwidth targets use
     it."""
-    from gpuprep.bench import geometry as bench_geometry
+    from gpuprep.bench import inputs
     from gpuprep.bench import kernels as bench_kernels
 
-    photos = bench_geometry.synthetic_photos(4)
+    photos = inputs.synthetic_photos(4)
     result = bench_kernels.kernel_benchmark(
         photos,
         torch.device("cuda"),

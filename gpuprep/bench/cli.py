@@ -62,10 +62,10 @@ import gpuprep
 from gpuprep import IMAGENET_MEAN, IMAGENET_STD
 
 from . import geometry as bench_geometry
+from . import inputs, timing
 from . import kernels as bench_kernels
-from . import timing
 
-__all__ = ["Pipeline", "main", "make_images", "load_images", "pipelines", "run_benchmark"]
+__all__ = ["Pipeline", "main", "pipelines", "run_benchmark"]
 
 
 @dataclass
@@ -98,46 +98,6 @@ class Result:
     max_abs_err: float = float("nan")
     note: str = ""
     h2d_bytes_per_pixel: int = 1
-
-
-# ----------------------------------------------------------------------------- inputs
-
-
-def make_images(
-    n: int, h: int, w: int, c: int, *, sets: int = 3, seed: int = 0
-) -> list[list[np.ndarray]]:
-    """``sets`` different lists of ``n`` random uint8 images (H, W, C)."""
-    rng = np.random.default_rng(seed)
-    return [
-        [rng.integers(0, 256, (h, w, c), dtype=np.uint8) for _ in range(n)] for _ in range(sets)
-    ]
-
-
-def load_images(folder: str, n: int, h: int, w: int, *, sets: int = 3) -> list[list[np.ndarray]]:
-    """Real images from ``folder`` (any format Pillow reads), RGB, resized to (h, w).
-
-    Files are used in sorted order and repeated as needed to fill ``sets`` lists of ``n``.
-    """
-    from PIL import Image
-
-    _BILINEAR = getattr(Image, "Resampling", Image).BILINEAR
-
-    names = sorted(
-        os.path.join(folder, f)
-        for f in os.listdir(folder)
-        if os.path.isfile(os.path.join(folder, f)) and not f.startswith(".")
-    )
-    arrays = []
-    for path in names:
-        try:
-            with Image.open(path) as im:
-                arrays.append(np.asarray(im.convert("RGB").resize((w, h), _BILINEAR)))
-        except OSError:
-            continue  # not an image
-    if not arrays:
-        raise ValueError(f"Expected image files in {folder!r}. Found none that Pillow can read.")
-    flat = [arrays[i % len(arrays)] for i in range(n * sets)]
-    return [flat[k * n : (k + 1) * n] for k in range(sets)]
 
 
 # ------------------------------------------------------------------------- the floor
@@ -552,7 +512,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     photos = None
     if args.images:
         try:
-            photos = bench_geometry.load_photos(args.images, limit)
+            photos = inputs.load_photos(args.images, limit)
         except (OSError, ValueError) as e:
             print(f"gpuprep-bench: {e}", file=sys.stderr)
             return 2
@@ -582,7 +542,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     components: dict[str, dict[str, float]] = {}
     pixels = h * w * c
     if fixed:
-        image_sets = make_images(n, h, w, c)
+        image_sets = inputs.make_images(n, h, w, c)
         print(
             f"gpuprep-bench: {n} images of {h}x{w}x{c} uint8 (synthetic uniform uint8), "
             f"{args.repeats} rounds, torch threads {torch.get_num_threads()}"
@@ -611,7 +571,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     geometry_rows: list[dict[str, Any]] = []
     if photos is None:
         count = limit if geometry else args.geometry_batch if kernels else 0
-        photos = bench_geometry.synthetic_photos(count)
+        photos = inputs.synthetic_photos(count)
         geometry_source = f"{count} synthetic images, sides 300-600 px"
     else:
         geometry_source = f"{len(photos)} photos from {args.images}"

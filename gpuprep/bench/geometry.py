@@ -18,7 +18,6 @@ of the main process and its workers together: images/s and host CPU milliseconds
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -30,69 +29,7 @@ import gpuprep
 
 from . import timing
 
-__all__ = [
-    "find_images",
-    "geometry_benchmark",
-    "load_photos",
-    "synthetic_photos",
-]
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif")
-
-
-def find_images(folder: str, limit: int) -> list[str]:
-    """Up to ``limit`` image files under ``folder``, recursively, in sorted order (an
-    ImageFolder layout works).
-
-    Raises:
-        FileNotFoundError: ``folder`` is not a directory.
-        ValueError: no image files under it.
-    """
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"--images {folder!r}: no such directory.")
-    found: list[str] = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            if name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith("."):
-                found.append(os.path.join(root, name))
-                if len(found) >= limit:
-                    return found
-    if not found:
-        raise ValueError(
-            f"--images {folder!r}: found no image files ({', '.join(IMAGE_SUFFIXES)}) in it or "
-            f"below it."
-        )
-    return found
-
-
-def load_photos(folder: str, limit: int) -> list[np.ndarray]:
-    """Up to ``limit`` photos from ``folder`` as RGB uint8 (H, W, 3) arrays, real sizes kept.
-    Files Pillow cannot read are skipped; none readable raises ValueError."""
-    from PIL import Image
-
-    arrays = []
-    for path in find_images(folder, limit):
-        try:
-            with Image.open(path) as im:
-                arrays.append(np.array(im.convert("RGB")))
-        except OSError:
-            continue
-    if not arrays:
-        raise ValueError(f"--images {folder!r}: none of its image files could be read.")
-    return arrays
-
-
-def synthetic_photos(n: int, seed: int = 0) -> list[np.ndarray]:
-    """``n`` uint8 RGB images with sides drawn uniformly from 300 to 600 pixels, as in a
-    photo collection: different sizes and aspect ratios."""
-    rng = np.random.default_rng(seed)
-    return [
-        rng.integers(
-            0, 256, (int(rng.integers(300, 601)), int(rng.integers(300, 601)), 3), dtype=np.uint8
-        )
-        for _ in range(n)
-    ]
+__all__ = ["geometry_benchmark"]
 
 
 class _Photos(torch.utils.data.Dataset):
