@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gpuprep.bench import cli as bench
-from gpuprep.bench import inputs
+from gpuprep.bench import inputs, report
 from gpuprep.bench import kernels as bench_kernels
 
 
@@ -233,7 +233,7 @@ def test_the_kernel_targets_take_the_device_time_where_it_was_measured():
     assert got["eval kernel / device copy bandwidth"] == 0.25
     assert got["train kernel / device copy bandwidth"] == 0.25
     assert got["eval kernel vs the torch path"] == 6.0
-    table = bench_kernels.format_kernel_table(
+    table = report.kernel_table(
         {
             **result,
             "rows": [

@@ -128,7 +128,7 @@ def test_the_device_work_alone_is_timed_from_graph_replays_too():
     """bench_kernels on CUDA: the triton rows (and the torch path's plain row) also carry
     the device's time alone (a CUDA graph's replays), and the kernel bandwidth targets use
     it."""
-    from gpuprep.bench import inputs
+    from gpuprep.bench import inputs, report
     from gpuprep.bench import kernels as bench_kernels
 
     photos = inputs.synthetic_photos(4)
@@ -154,4 +154,4 @@ def test_the_device_work_alone_is_timed_from_graph_replays_too():
     got = {name: value for name, value, _ in bench_kernels.kernel_targets(result)}
     assert got["plain kernel / device copy bandwidth"] == rows["plain", "triton"]["device_vs_copy"]
     assert got["eval kernel / device copy bandwidth"] == rows["eval", "triton"]["device_vs_copy"]
-    assert "graph ms" in bench_kernels.format_kernel_table(result)
+    assert "graph ms" in report.kernel_table(result)

@@ -44,10 +44,7 @@ the device copy bandwidth.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
 import os
-import platform
 import statistics
 import sys
 from collections.abc import Callable, Sequence
@@ -62,7 +59,7 @@ import gpuprep
 from gpuprep import IMAGENET_MEAN, IMAGENET_STD
 
 from . import geometry as bench_geometry
-from . import inputs, timing
+from . import inputs, report, timing
 from . import kernels as bench_kernels
 
 __all__ = ["Pipeline", "main", "pipelines", "run_benchmark"]
@@ -376,90 +373,6 @@ def summarize(
     return rows
 
 
-def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    head = (
-        f"{'pipeline':<22}{'device':<8}{'images/s':>10}{'ms/batch [p25-p75]':>22}"
-        f"{'vs seed':>9}{'bytes/img':>11}{'GB/s':>7}{'floor ms':>10}{'x floor':>8}{'host ms':>9}"
-    )
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        spread = f"{r['ms_median']:.1f} [{r['ms_p25']:.1f}-{r['ms_p75']:.1f}]"
-        lines.append(
-            f"{r['pipeline']:<22}{r['device']:<8}{r['images_per_s']:>10.0f}{spread:>22}"
-            f"{r['speedup_vs_seed']:>8.2f}x{r['bytes_per_image']:>11,}{r['achieved_GBps']:>7.1f}"
-            f"{r['floor_ms']:>10.1f}{r['x_floor']:>8.2f}{r['host_cpu_ms']:>9.1f}"
-        )
-    return "\n".join(lines)
-
-
-def machine_info() -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": _cpu_name(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "versions": {
-            "gpuprep": gpuprep.__version__,
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-        },
-    }
-    for mod in ("torchvision", "kornia", "timm"):
-        try:
-            info["versions"][mod] = __import__(mod).__version__
-        except ImportError:
-            info["versions"][mod] = None
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-        info["cuda"] = torch.version.cuda
-    return info
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def plot(rows: Sequence[dict[str, Any]], path: str) -> None:
-    """Bar chart of images/s (log scale), CPU and GPU side by side per pipeline."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:
-        raise RuntimeError("--plot needs matplotlib: pip install 'gpuprep[bench]'") from e
-    names = list(dict.fromkeys(r["pipeline"] for r in rows))
-    devices = list(dict.fromkeys(r["device"] for r in rows))
-    width = 0.8 / len(devices)
-    fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2, 4.5))
-    for k, dev in enumerate(devices):
-        xs, ys = [], []
-        for i, name in enumerate(names):
-            for r in rows:
-                if r["pipeline"] == name and r["device"] == dev:
-                    xs.append(i + (k - (len(devices) - 1) / 2) * width)
-                    ys.append(r["images_per_s"])
-        bars = ax.bar(xs, ys, width, label=dev)
-        ax.bar_label(bars, labels=[f"{y:,.0f}" for y in ys], fontsize=7)
-    ax.set_yscale("log")
-    ax.set_xticks(range(len(names)), names, rotation=15)
-    ax.set_ylabel("images/s (log)")
-    ax.set_title("list of uint8 images -> normalized float32 (N, C, H, W)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
 # -------------------------------------------------------------------------------- main
 
 
@@ -567,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if rows:
         print()
-        print(format_table(rows))
+        print(report.pipeline_table(rows))
     geometry_rows: list[dict[str, Any]] = []
     if photos is None:
         count = limit if geometry else args.geometry_batch if kernels else 0
@@ -590,7 +503,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             epochs=args.epochs,
             progress=timing.progress_note,
         )
-        print(bench_geometry.format_geometry_table(geometry_rows))
+        print(report.geometry_table(geometry_rows))
     kernel_results: dict[str, dict[str, Any]] = {}
     kernel_goals: dict[str, list] = {}
     if kernels:
@@ -608,19 +521,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 repeats=args.repeats,
             )
             kernel_results[str(dev)] = result
-            print(bench_kernels.format_kernel_table(result))
+            print(report.kernel_table(result))
             kernel_goals[str(dev)] = bench_kernels.kernel_targets(result)
-            for name, got, need in kernel_goals[str(dev)]:
-                verdict = "ok" if got >= need else "SHORT"
-                print(f"  {name:<44}{got:>8.2f}  (target >= {need:g})  {verdict}")
+            for line in report.target_lines(kernel_goals[str(dev)]):
+                print(line)
     targets = {}
     for dev_name, comp in components.items():
         targets[dev_name] = cuda_targets(rows, floors[dev_name], comp)
         gpu = torch.cuda.get_device_name(torch.device(dev_name))
         print(f"\nGPU targets on {dev_name} ({gpu}):")
-        for name, got, need in targets[dev_name]:
-            verdict = "ok" if got >= need else "SHORT"
-            print(f"  {name:<44}{got:>8.2f}  (target >= {need:g})  {verdict}")
+        for line in report.target_lines(targets[dev_name]):
+            print(line)
     bad = [r for r in rows if not r["max_abs_err_vs_seed"] <= 1e-4]
     for r in bad:
         print(
@@ -658,32 +569,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"WARNING: the {r['case']} Triton kernel differs from the torch path by {err:.2e}")
     bad = bad + bad_geo + bad_kernels
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(
-                {
-                    "machine": machine_info(),
-                    "sizes": {"batch": n, "height": h, "width": w, "channels": c},
-                    "source": "synthetic uniform uint8" if fixed else None,
-                    "repeats": args.repeats,
-                    "floors": floors,
-                    "cuda_components": components,
-                    "cuda_targets": targets,
-                    "rows": rows,
-                    "geometry": {
-                        "source": geometry_source,
-                        "batch": args.geometry_batch,
-                        "workers": args.workers,
-                        "epochs": args.epochs,
-                    },
-                    "geometry_rows": geometry_rows,
-                    "kernels": kernel_results,
-                    "kernel_targets": kernel_goals,
+        report.write_json(
+            args.json,
+            {
+                "sizes": {"batch": n, "height": h, "width": w, "channels": c},
+                "source": "synthetic uniform uint8" if fixed else None,
+                "repeats": args.repeats,
+                "floors": floors,
+                "cuda_components": components,
+                "cuda_targets": targets,
+                "rows": rows,
+                "geometry": {
+                    "source": geometry_source,
+                    "batch": args.geometry_batch,
+                    "workers": args.workers,
+                    "epochs": args.epochs,
                 },
-                fh,
-                indent=2,
-            )
+                "geometry_rows": geometry_rows,
+                "kernels": kernel_results,
+                "kernel_targets": kernel_goals,
+            },
+        )
         print(f"wrote {args.json}")
     if args.plot and rows:
-        plot(rows, args.plot)
+        report.plot(rows, args.plot)
         print(f"wrote {args.plot}")
     return 1 if bad else 0

@@ -176,18 +176,3 @@ def geometry_benchmark(
         )
         r["speedup_vs_seed"] = r["images_per_s"] / base["images_per_s"]
     return rows
-
-
-def format_geometry_table(rows: Sequence[dict[str, Any]]) -> str:
-    head = (
-        f"{'pipeline':<16}{'device':<8}{'images/s':>10}{'vs seed':>9}{'host CPU ms/img':>17}"
-        f"{'max err vs tv2':>16}"
-    )
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        err = "-" if r["max_abs_err_vs_tv2"] is None else f"{r['max_abs_err_vs_tv2']:.1e}"
-        lines.append(
-            f"{r['pipeline']:<16}{r['device']:<8}{r['images_per_s']:>10.0f}"
-            f"{r['speedup_vs_seed']:>8.2f}x{r['host_cpu_ms_per_image']:>17.2f}{err:>16}"
-        )
-    return "\n".join(lines)

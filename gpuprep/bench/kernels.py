@@ -40,7 +40,7 @@ from gpuprep import GeometryParams
 
 from . import timing
 
-__all__ = ["PATHS", "format_kernel_table", "kernel_benchmark", "kernel_targets"]
+__all__ = ["PATHS", "kernel_benchmark", "kernel_targets"]
 
 CASES = ("plain", "eval", "train")
 PATHS = ("triton", "torch", "kornia", "tv2 per sample")
@@ -297,45 +297,3 @@ def kernel_targets(result: dict[str, Any]) -> list[tuple[str, float, float]]:
             ("RaggedBatch H2D / pinned bandwidth", h2d["ragged_Bps"] / h2d["pinned_Bps"], 0.9)
         )
     return targets
-
-
-def format_kernel_table(result: dict[str, Any]) -> str:
-    head = (
-        f"{'case':<7}{'path':<16}{'device':<8}{'ms/batch':>10}{'images/s':>10}{'GB/s':>8}"
-        f"{'x copy':>8}{'vs torch':>10}{'max err':>10}{'graph ms':>10}{'x copy':>8}"
-    )
-    lines = [head, "-" * len(head)]
-    for r in result["rows"]:
-        if "skipped" in r:
-            why = r["skipped"].split(", and ")[0]  # the first clause says it
-            lines.append(f"{r['case']:<7}{r['path']:<16}{r['device']:<8}  skipped: {why}")
-            continue
-        err = r.get("max_abs_err_vs_torch")
-        lines.append(
-            f"{r['case']:<7}{r['path']:<16}{r['device']:<8}{r['ms_per_batch']:>10.2f}"
-            f"{r['images_per_s']:>10.0f}{r['GBps']:>8.1f}{r['vs_copy']:>8.2f}"
-            f"{r.get('speedup_vs_torch', float('nan')):>9.2f}x"
-            f"{'-' if err is None else f'{err:.1e}':>10}"
-            + (
-                f"{r['device_ms']:>10.3f}{r['device_vs_copy']:>8.2f}"
-                if "device_ms" in r
-                else f"{'-':>10}{'-':>8}"
-            )
-        )
-    copy = result["copy_Bps"] / 1e9
-    lines.append(f"copy bandwidth (read + write): {copy:.1f} GB/s")
-    if any("device_ms" in r for r in result["rows"]):
-        lines.append(
-            "ms/batch: one call between two events (the host's checks and launches count); "
-            "graph ms: the call's CUDA graph replayed back to back (the device's work alone)"
-        )
-    for r in result["rows"]:
-        if "device_ms_skipped" in r:
-            lines.append(f"{r['case']} {r['path']}: no graph ({r['device_ms_skipped'][:100]})")
-    if "h2d" in result:
-        h = result["h2d"]
-        lines.append(
-            f"RaggedBatch host-to-device: {h['ragged_Bps'] / 1e9:.1f} GB/s for "
-            f"{h['bytes'] / 1e6:.1f} MB, pinned copy {h['pinned_Bps'] / 1e9:.1f} GB/s"
-        )
-    return "\n".join(lines)
