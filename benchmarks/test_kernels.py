@@ -13,7 +13,6 @@ import torch
 from conftest import DEVICES
 
 import gpuprep
-from gpuprep import backends
 from gpuprep.bench import inputs
 from gpuprep.bench import kernels as bench_kernels
 
@@ -39,10 +38,9 @@ def _paths(case, device, sizes, photos):
 @pytest.mark.parametrize("path", bench_kernels.PATHS)
 @pytest.mark.parametrize("case", ["plain", "eval", "train"])
 def test_device_work(benchmark, sizes, photos, case, path, device):
-    if path == "triton" and backends.triton_unavailable(device) is not None:
-        pytest.skip(backends.triton_unavailable(device))
-    if path == "kornia":
-        pytest.importorskip("kornia")
+    why = bench_kernels.unavailable(path, device)
+    if why is not None:
+        pytest.skip(why)
     paths, read, n = _paths(case, device, sizes, photos)
     fn = paths[path]
     benchmark.group = f"device work {case} {device}"

@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import DEVICES, images_per_s
 
-from gpuprep.bench.cli import pipelines
+from gpuprep.bench.pipelines import pipelines
 
 NAMES = [
     "seed",

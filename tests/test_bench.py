@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from gpuprep.bench import cli as bench
-from gpuprep.bench import inputs, report
+from gpuprep import bench
+from gpuprep.bench import inputs, pipelines, report
 from gpuprep.bench import kernels as bench_kernels
 
 
 def test_pipelines_agree_with_the_seed():
     images = inputs.make_images(3, 9, 11, 3, sets=1)[0]
-    pipes = bench.pipelines(torch.device("cpu"))
+    pipes = pipelines.pipelines(torch.device("cpu"))
     names = [p.name for p in pipes]
     assert names[0] == "seed" and "gpuprep" in names and "gpuprep GPUCollate" in names
     try:

@@ -29,7 +29,7 @@ import gpuprep
 
 from . import timing
 
-__all__ = ["geometry_benchmark"]
+__all__ = ["disagreements", "geometry_benchmark"]
 
 
 class _Photos(torch.utils.data.Dataset):
@@ -176,3 +176,19 @@ def geometry_benchmark(
         )
         r["speedup_vs_seed"] = r["images_per_s"] / base["images_per_s"]
     return rows
+
+
+def disagreements(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """A warning per gpuprep row of the eval preset whose batch differs from tv2's by more
+    than two right answers can."""
+    # eval: torchvision v2 resizes uint8 to uint8 in fixed point on the CPU, up to a level off
+    # the float result: 1.5 levels, over the smallest std, is the most two right answers differ
+    levels = 1.5 / 255 / min(gpuprep.IMAGENET_STD)
+    return [
+        f"WARNING: {r['pipeline']} on {r['device']} differs from tv2 by "
+        f"{r['max_abs_err_vs_tv2']:.2e}"
+        for r in rows
+        if r["pipeline"].startswith("gpuprep")
+        and r["max_abs_err_vs_tv2"] is not None
+        and not r["max_abs_err_vs_tv2"] <= levels
+    ]

@@ -37,10 +37,11 @@ import torch
 
 import gpuprep
 from gpuprep import GeometryParams
+from gpuprep.backends import triton_unavailable
 
 from . import timing
 
-__all__ = ["PATHS", "kernel_benchmark", "kernel_targets"]
+__all__ = ["PATHS", "disagreements", "kernel_benchmark", "kernel_targets", "unavailable"]
 
 CASES = ("plain", "eval", "train")
 PATHS = ("triton", "torch", "kornia", "tv2 per sample")
@@ -172,6 +173,19 @@ def _geometry_paths(
     return paths
 
 
+def unavailable(path: str, device: torch.device | str) -> str | None:
+    """Why ``path`` cannot run on ``device`` here (Triton off CUDA or missing, kornia not
+    installed), or None where it can."""
+    if path == "triton":
+        return triton_unavailable(device)
+    if path == "kornia":
+        try:
+            import kornia  # noqa: F401
+        except ImportError:
+            return "kornia is not installed"
+    return None
+
+
 def kernel_benchmark(
     images: Sequence[np.ndarray],
     device: torch.device,
@@ -190,8 +204,6 @@ def kernel_benchmark(
         device copy bandwidth (read + write), and on CUDA the RaggedBatch host-to-device
         figures.
     """
-    from .. import backends
-
     rng = np.random.default_rng(0)
     plain = torch.from_numpy(rng.integers(0, 256, (plain_batch, *plain_size, 3), dtype=np.uint8))
     plain = plain.to(device)
@@ -223,14 +235,7 @@ def kernel_benchmark(
         rows, outputs = [], {}
         for name in paths:
             row: dict[str, Any] = {"case": case, "path": name, "device": str(device), "batch": n}
-            why = None
-            if name == "triton":
-                why = backends.triton_unavailable(device)
-            elif name == "kornia":
-                try:
-                    import kornia  # noqa: F401
-                except ImportError:
-                    why = "kornia is not installed"
+            why = unavailable(name, device)
             if why is not None:
                 rows.append({**row, "skipped": why})
                 continue
@@ -297,3 +302,22 @@ def kernel_targets(result: dict[str, Any]) -> list[tuple[str, float, float]]:
             ("RaggedBatch H2D / pinned bandwidth", h2d["ragged_Bps"] / h2d["pinned_Bps"], 0.9)
         )
     return targets
+
+
+def disagreements(results: dict[str, dict[str, Any]]) -> list[str]:
+    """A warning per Triton row (``results`` by device) whose batch differs from the torch
+    path's by more than the two compute apart."""
+    # the kernels compute what the torch path computes, in float32 (a few roundings apart);
+    # resampling also computes each source coordinate in float32, where one unit apart in a
+    # 600-pixel coordinate (each compiler fuses its own multiplies and adds) moves a weight
+    # by ~1e-4: 0.05 of a uint8 level bounds that, and any misplaced pixel is far above it
+    plain_tol, geometry_tol = 1e-4, 0.05 / 255 / min(gpuprep.IMAGENET_STD)
+    return [
+        f"WARNING: the {r['case']} Triton kernel differs from the torch path by "
+        f"{r['max_abs_err_vs_torch']:.2e}"
+        for result in results.values()
+        for r in result["rows"]
+        if r["path"] == "triton"
+        and "ms_per_batch" in r
+        and not r["max_abs_err_vs_torch"] <= (plain_tol if r["case"] == "plain" else geometry_tol)
+    ]
