@@ -18,7 +18,8 @@ How it is timed: every pipeline is checked once against the seed's output; then 
 rounds; then R rounds, each running every pipeline once in rotating order (A and B
 alternate) on one of several input lists in turn (so no pipeline meets data that is
 still in cache from its own previous run). CUDA work is synchronized before the clock
-stops. Reported: the median and the 25th-75th percentile range of the ms per batch.
+stops (the clocks are :mod:`gpuprep.bench.timing`'s). Reported: the median and the
+25th-75th percentile range of the ms per batch.
 
 The floor, measured in the same run:
 

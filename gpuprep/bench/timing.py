@@ -92,12 +92,11 @@ def wall_median(fn: Callable[[], Any], repeats: int, *, warmup: int = 1) -> floa
     return statistics.median(times)
 
 
-def event_median(fn: Callable[[], Any], repeats: int = 10, *, warmup: int = 1) -> float:
-    """Median seconds of ``fn`` on the current CUDA stream, timed with events, after
-    ``warmup`` calls."""
+def event_median(fn: Callable[[], Any], repeats: int = 10) -> float:
+    """Median seconds of ``fn`` on the current CUDA stream, timed with events, after one
+    call that is not counted."""
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    for _ in range(warmup):
-        fn()
+    fn()
     out = []
     for _ in range(repeats):
         start.record()
