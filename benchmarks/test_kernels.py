@@ -1,6 +1,6 @@
 """The device work alone: a batch already on the device to a normalized float32 batch.
 
-Cases (see gpuprep.bench_kernels): ``plain`` (--bench-batch images of --bench-size, uint8
+Cases (see gpuprep.bench.kernels): ``plain`` (--bench-batch images of --bench-size, uint8
 NHWC), ``eval`` and ``train`` (64 synthetic images with sides of 300 to 600 pixels, as a
 RaggedBatch, to 224 x 224). Paths: the Triton kernel, the torch path, kornia batched and
 torchvision v2 per sample. CUDA cases synchronize inside the timed call. Reported: time per

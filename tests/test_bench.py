@@ -183,9 +183,9 @@ def test_a_missing_or_empty_folder_is_a_clear_error(tmp_path, capsys):
 
 
 def test_the_device_work_alone_every_path_and_case(tmp_path, capsys):
-    """bench_kernels on the CPU: the torch path, kornia and tv2 per sample for the plain,
-    eval and training cases, in GB/s next to the copy bandwidth; the Triton rows say why
-    they did not run (the kernels run on CUDA)."""
+    """gpuprep.bench.kernels on the CPU: the torch path, kornia and tv2 per sample for the
+    plain, eval and training cases, in GB/s next to the copy bandwidth; the Triton rows say
+    why they did not run (the kernels run on CUDA)."""
     out = tmp_path / "k.json"
     args = ["--device", "cpu", "--kernels-only", "--batch", "4", "--size", "32", "24"]
     rc = bench.main([*args, "--geometry-batch", "3", "--repeats", "2", "--json", str(out)])

@@ -125,9 +125,9 @@ def test_preprocess_is_captured_in_a_cuda_graph(geometry):
 
 
 def test_the_device_work_alone_is_timed_from_graph_replays_too():
-    """bench_kernels on CUDA: the triton rows (and the torch path's plain row) also carry
-    the device's time alone (a CUDA graph's replays), and the kernel bandwidth targets use
-    it."""
+    """gpuprep.bench.kernels on CUDA: the triton rows (and the torch path's plain row) also
+    carry the device's time alone (a CUDA graph's replays), and the kernel bandwidth targets
+    use it."""
     from gpuprep.bench import inputs, report
     from gpuprep.bench import kernels as bench_kernels
 
