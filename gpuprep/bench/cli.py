@@ -61,10 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures |= _fixed_size(args, devices) if run_fixed else _NO_FIXED_SIZE
     if photos is None:
         count = limit if run_geometry else args.geometry_batch if run_kernels else 0
-        photos, source = (
-            inputs.synthetic_photos(count),
-            f"{count} synthetic images, sides 300-600 px",
-        )
+        photos = inputs.synthetic_photos(count)
+        source = f"{count} synthetic images, sides 300-600 px"
     else:
         source = f"{len(photos)} photos from {args.images}"
     figures["geometry"] = {
