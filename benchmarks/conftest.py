@@ -9,7 +9,7 @@ import itertools
 import pytest
 import torch
 
-from gpuprep.bench import make_images
+from gpuprep.bench.inputs import make_images
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
 

@@ -9,13 +9,14 @@ call, as a plain implementation would: the difference is page faults.
 
 import argparse
 import statistics
-import time
+from functools import partial
 
 import torch
 
 import gpuprep
 from gpuprep import functional as F
-from gpuprep.bench import make_images, memcpy_bandwidth
+from gpuprep.bench.inputs import make_images
+from gpuprep.bench.timing import lap, memcpy_bandwidth, rotated
 
 
 def main() -> None:
@@ -61,15 +62,12 @@ def main() -> None:
         "collate + Preprocess": lambda k: pre(gpuprep.collate(sets[k])),
     }
     times = {name: [] for name in parts}
+    names = list(parts)
     for r in range(args.repeats + 2):
-        names = list(parts)
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            t = time.perf_counter()
-            res = parts[name](r % 3)
-            dt = time.perf_counter() - t
-            del res
+        for i in rotated(len(names), r):
+            dt = lap(partial(parts[names[i]], r % 3), children=False).wall
             if r >= 2:
-                times[name].append(dt * 1e3)
+                times[names[i]].append(dt * 1e3)
     bw = memcpy_bandwidth()
     floor = n * 5 * h * w * 3 / bw * 1e3
     print(

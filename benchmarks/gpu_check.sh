@@ -3,7 +3,7 @@
 #   1. kornia (and pytest-xdist, if missing) from .whl/ (see benchmarks/README.md), the GPU,
 #      driver and versions;
 #   2. every test that needs CUDA (pytest -m cuda), with a per-test timeout and junit XML, in
-#      two processes side by side: the Triton kernel tests (tests/kernels, compiled for this
+#      two processes side by side: the Triton kernel tests (tests/kernels/numerics, compiled for this
 #      GPU; spread over 8 pytest-xdist workers where xdist imports, since compiling is most
 #      of their time) and all the others (one process: they count threads and fork workers);
 #   3. each failure rerun alone with CUDA_LAUNCH_BLOCKING=1 (a clean context, exact errors);
@@ -30,7 +30,7 @@ RERUN_BUDGET=${RERUN_BUDGET:-40}    # seconds for the reruns, all together
 KERNEL_BUDGET=${KERNEL_BUDGET:-80}  # seconds for the device work alone
 BENCH_BUDGET=${BENCH_BUDGET:-130}   # seconds for the pipelines and the geometry presets
 LOADER_BUDGET=${LOADER_BUDGET:-60}  # seconds for the DataLoader with workers
-# GPUPREP_KERNEL_TESTS=1: tests/kernels is collected (compiled on the GPU, CUDA-marked there).
+# GPUPREP_KERNEL_TESTS=1: tests/kernels/numerics is collected (compiled on the GPU, CUDA-marked there).
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD:${PYTHONPATH:-}" GPUPREP_KERNEL_TESTS=1
 unset TRITON_INTERPRET
 
@@ -81,22 +81,22 @@ XDIST=()
 "$PY" -c "import xdist" 2>/dev/null && XDIST=(-n 8)
 echo "== CUDA tests (pytest -m cuda, at most ${TESTS_BUDGET}s) -> tests.log, junit.xml"
 # SIGINT first: pytest stops as after Ctrl-C and still writes the junit file.
-timeout -s INT -k 20 "$TESTS_BUDGET" "$PY" -m pytest tests -m cuda --ignore=tests/kernels \
+timeout -s INT -k 20 "$TESTS_BUDGET" "$PY" -m pytest tests -m cuda --ignore=tests/kernels/numerics \
   -rfEs -q -p no:cacheprovider "${TIMEOUT_FLAG[@]}" --junitxml="$OUT_DIR/junit-main.xml" \
   >"$OUT_DIR/tests-main.log" 2>&1 &
 main_pid=$!
-timeout -s INT -k 20 "$TESTS_BUDGET" "$PY" -m pytest tests/kernels -m cuda "${XDIST[@]}" \
+timeout -s INT -k 20 "$TESTS_BUDGET" "$PY" -m pytest tests/kernels/numerics -m cuda "${XDIST[@]}" \
   -rfEs -q -p no:cacheprovider "${TIMEOUT_FLAG[@]}" --junitxml="$OUT_DIR/junit-kernels.xml" \
   >"$OUT_DIR/tests-kernels.log" 2>&1 &
 kernels_pid=$!
 wait "$main_pid"; main_rc=$?
 wait "$kernels_pid"; kernels_rc=$?
 tests_rc=$((main_rc > kernels_rc ? main_rc : kernels_rc))
-echo "   tests/kernels${XDIST[*]:+ (${XDIST[*]})}: $(tail -n 1 "$OUT_DIR/tests-kernels.log")"
+echo "   tests/kernels/numerics${XDIST[*]:+ (${XDIST[*]})}: $(tail -n 1 "$OUT_DIR/tests-kernels.log")"
 echo "   the others: $(tail -n 1 "$OUT_DIR/tests-main.log")"
 # one log and one junit file, the two processes' suites side by side
-{ echo "### pytest tests -m cuda --ignore=tests/kernels: exit $main_rc"; cat "$OUT_DIR/tests-main.log"
-  echo; echo "### pytest tests/kernels -m cuda ${XDIST[*]}: exit $kernels_rc"
+{ echo "### pytest tests -m cuda --ignore=tests/kernels/numerics: exit $main_rc"; cat "$OUT_DIR/tests-main.log"
+  echo; echo "### pytest tests/kernels/numerics -m cuda ${XDIST[*]}: exit $kernels_rc"
   cat "$OUT_DIR/tests-kernels.log"; } >"$OUT_DIR/tests.log"
 rm -f "$OUT_DIR/tests-main.log" "$OUT_DIR/tests-kernels.log"
 "$PY" - "$OUT_DIR" <<'EOF_PY'

@@ -1,6 +1,6 @@
 """The device work alone: a batch already on the device to a normalized float32 batch.
 
-Cases (see gpuprep.bench_kernels): ``plain`` (--bench-batch images of --bench-size, uint8
+Cases (see gpuprep.bench.kernels): ``plain`` (--bench-batch images of --bench-size, uint8
 NHWC), ``eval`` and ``train`` (64 synthetic images with sides of 300 to 600 pixels, as a
 RaggedBatch, to 224 x 224). Paths: the Triton kernel, the torch path, kornia batched and
 torchvision v2 per sample. CUDA cases synchronize inside the timed call. Reported: time per
@@ -13,12 +13,13 @@ import torch
 from conftest import DEVICES
 
 import gpuprep
-from gpuprep import backends, bench_geometry, bench_kernels
+from gpuprep.bench import inputs
+from gpuprep.bench import kernels as bench_kernels
 
 
 @pytest.fixture(scope="module")
 def photos():
-    return bench_geometry.synthetic_photos(64)
+    return inputs.synthetic_photos(64)
 
 
 def _paths(case, device, sizes, photos):
@@ -37,10 +38,9 @@ def _paths(case, device, sizes, photos):
 @pytest.mark.parametrize("path", bench_kernels.PATHS)
 @pytest.mark.parametrize("case", ["plain", "eval", "train"])
 def test_device_work(benchmark, sizes, photos, case, path, device):
-    if path == "triton" and backends.triton_unavailable(device) is not None:
-        pytest.skip(backends.triton_unavailable(device))
-    if path == "kornia":
-        pytest.importorskip("kornia")
+    why = bench_kernels.unavailable(path, device)
+    if why is not None:
+        pytest.skip(why)
     paths, read, n = _paths(case, device, sizes, photos)
     fn = paths[path]
     benchmark.group = f"device work {case} {device}"

@@ -1,7 +1,8 @@
 """End to end, list of uint8 NumPy images -> normalized float32 (N, C, H, W) on the device.
 
-One case per pipeline and device (see gpuprep.bench for what each pipeline does). CUDA cases
-synchronize inside the timed call. Reported: time per batch and images/s (extra_info).
+One case per pipeline and device (see gpuprep.bench.pipelines for what each pipeline does).
+CUDA cases synchronize inside the timed call. Reported: time per batch and images/s
+(extra_info).
 Host cost: the CPU seconds (process time, all threads) of each pipeline's host-side part,
 what a GPU pipeline costs the training process's CPU, measurable without a GPU.
 """
@@ -12,7 +13,7 @@ import pytest
 import torch
 from conftest import DEVICES, images_per_s
 
-from gpuprep.bench import pipelines
+from gpuprep.bench.pipelines import pipelines
 
 NAMES = [
     "seed",

@@ -2,17 +2,20 @@
 Nothing here is timed against a threshold; the numbers themselves live in benchmarks/."""
 
 import json
+import os
 
 import numpy as np
 import pytest
 import torch
 
-from gpuprep import bench, bench_geometry, bench_kernels
+from gpuprep import bench
+from gpuprep.bench import inputs, pipelines, report
+from gpuprep.bench import kernels as bench_kernels
 
 
 def test_pipelines_agree_with_the_seed():
-    images = bench.make_images(3, 9, 11, 3, sets=1)[0]
-    pipes = bench.pipelines(torch.device("cpu"))
+    images = inputs.make_images(3, 9, 11, 3, sets=1)[0]
+    pipes = pipelines.pipelines(torch.device("cpu"))
     names = [p.name for p in pipes]
     assert names[0] == "seed" and "gpuprep" in names and "gpuprep GPUCollate" in names
     try:
@@ -75,21 +78,45 @@ def test_without_cuda_the_cuda_rows_are_left_out_with_a_reason(capsys):
 
 
 def test_real_images_from_a_folder(tmp_path):
+    """The files that --images reads: image files found in sorted order, read with their
+    sizes kept (gray made RGB), other files and unreadable ones skipped; a folder with none
+    is a clear error."""
     from PIL import Image
 
     rng = np.random.default_rng(0)
+    written = []
     for i in range(3):
         pixels = rng.integers(0, 256, (20 + i, 30, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(tmp_path / f"{i}.png")
-    Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / "gray.jpg")
+        written.append(pixels)
+    gray = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+    Image.fromarray(gray).save(tmp_path / "gray.png")
     (tmp_path / "notes.txt").write_text("not an image")
-    sets = bench.load_images(str(tmp_path), n=5, h=16, w=12, sets=2)
-    assert len(sets) == 2 and all(len(s) == 5 for s in sets)
-    assert all(a.shape == (16, 12, 3) and a.dtype == np.uint8 for s in sets for a in s)
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg either")
+    found = inputs.find_images(str(tmp_path), limit=10)
+    assert [os.path.basename(f) for f in found] == [
+        "0.png",
+        "1.png",
+        "2.png",
+        "broken.jpg",
+        "gray.png",
+    ]
+    photos = inputs.load_photos(str(tmp_path), limit=10)
+    assert len(photos) == 4 and all(a.dtype == np.uint8 for a in photos)
+    for got, want in zip(photos[:3], written, strict=True):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(photos[3], np.repeat(gray[:, :, None], 3, axis=2))
+    assert len(inputs.load_photos(str(tmp_path), limit=2)) == 2
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ValueError, match="Found none"):
-        bench.load_images(str(empty), 1, 4, 4)
+    (empty / "a.txt").write_text("x")
+    with pytest.raises(ValueError, match="found no image files"):
+        inputs.load_photos(str(empty), 1)
+    unreadable = tmp_path / "unreadable"
+    unreadable.mkdir()
+    (unreadable / "a.png").write_bytes(b"x")
+    with pytest.raises(ValueError, match="none of its image files could be read"):
+        inputs.load_photos(str(unreadable), 1)
 
 
 def test_geometry_presets_on_synthetic_variable_size_images(tmp_path, capsys):
@@ -121,11 +148,11 @@ def test_photos_from_a_folder_tree_keep_their_sizes(tmp_path, capsys):
         )
     Image.fromarray(rng.integers(0, 256, (240, 260), dtype=np.uint8)).save(tmp_path / "gray.png")
     (tmp_path / "notes.txt").write_text("not an image")
-    photos = bench_geometry.load_photos(str(tmp_path), limit=10)
+    photos = inputs.load_photos(str(tmp_path), limit=10)
     assert sorted(a.shape for a in photos) == sorted(
         [(300, 410, 3), (333, 250, 3), (280, 280, 3), (240, 260, 3)]
     )
-    assert len(bench_geometry.load_photos(str(tmp_path), limit=2)) == 2
+    assert len(inputs.load_photos(str(tmp_path), limit=2)) == 2
     rc = bench.main(
         [
             "--device",
@@ -156,9 +183,9 @@ def test_a_missing_or_empty_folder_is_a_clear_error(tmp_path, capsys):
 
 
 def test_the_device_work_alone_every_path_and_case(tmp_path, capsys):
-    """bench_kernels on the CPU: the torch path, kornia and tv2 per sample for the plain,
-    eval and training cases, in GB/s next to the copy bandwidth; the Triton rows say why
-    they did not run (the kernels run on CUDA)."""
+    """gpuprep.bench.kernels on the CPU: the torch path, kornia and tv2 per sample for the
+    plain, eval and training cases, in GB/s next to the copy bandwidth; the Triton rows say
+    why they did not run (the kernels run on CUDA)."""
     out = tmp_path / "k.json"
     args = ["--device", "cpu", "--kernels-only", "--batch", "4", "--size", "32", "24"]
     rc = bench.main([*args, "--geometry-batch", "3", "--repeats", "2", "--json", str(out)])
@@ -206,7 +233,7 @@ def test_the_kernel_targets_take_the_device_time_where_it_was_measured():
     assert got["eval kernel / device copy bandwidth"] == 0.25
     assert got["train kernel / device copy bandwidth"] == 0.25
     assert got["eval kernel vs the torch path"] == 6.0
-    table = bench_kernels.format_kernel_table(
+    table = report.kernel_table(
         {
             **result,
             "rows": [
@@ -215,3 +242,86 @@ def test_the_kernel_targets_take_the_device_time_where_it_was_measured():
         }
     )
     assert "train triton: no graph (RuntimeError: x)" in table
+
+
+# ---------------------------------------------------------------------- benchmark
+
+
+@pytest.mark.cuda
+def test_bench_cuda_rows_smoke(tmp_path, capsys):
+    from gpuprep import bench
+
+    out = tmp_path / "bench.json"
+    rc = bench.main(
+        [
+            "--batch",
+            "4",
+            "--size",
+            "16",
+            "12",
+            "--repeats",
+            "2",
+            "--warmup",
+            "1",
+            "--device",
+            "cuda",
+            "--json",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    data = json.loads(out.read_text())
+    rows = {r["pipeline"] for r in data["rows"] if r["device"].startswith("cuda")}
+    assert {"seed", "gpuprep", "gpuprep GPUCollate", "gpuprep DeviceLoader"} <= rows
+    assert data["cuda_targets"] and "GPU targets" in capsys.readouterr().out
+
+
+@pytest.mark.cuda
+def test_bench_geometry_rows_on_cuda(tmp_path):
+    import json
+
+    from gpuprep import bench
+
+    out = tmp_path / "g.json"
+    args = ["--device", "cuda", "--geometry-only", "--geometry-batch", "8", "--limit", "32"]
+    rc = bench.main([*args, "--epochs", "1", "--workers", "2", "--json", str(out)])
+    assert rc == 0
+    rows = json.loads(out.read_text())["geometry_rows"]
+    assert {r["pipeline"] for r in rows} == {
+        f"{p} {s}" for p in ("seed", "tv2", "gpuprep") for s in ("eval", "train")
+    }
+    assert all(r["device"].startswith("cuda") for r in rows)
+
+
+@pytest.mark.cuda
+def test_the_device_work_alone_is_timed_from_graph_replays_too():
+    """gpuprep.bench.kernels on CUDA: the triton rows (and the torch path's plain row) also
+    carry the device's time alone (a CUDA graph's replays), and the kernel bandwidth targets
+    use it."""
+    from gpuprep.bench import inputs, report
+    from gpuprep.bench import kernels as bench_kernels
+
+    photos = inputs.synthetic_photos(4)
+    result = bench_kernels.kernel_benchmark(
+        photos,
+        torch.device("cuda"),
+        plain_batch=4,
+        plain_size=(32, 24),
+        geometry_batch=4,
+        repeats=2,
+    )
+    rows = {(r["case"], r["path"]): r for r in result["rows"]}
+    for case in ("plain", "eval", "train"):
+        r = rows[case, "triton"]
+        assert "device_ms_skipped" not in r, r.get("device_ms_skipped")
+        assert r["device_ms"] > 0
+        moved = r["bytes_read"] + r["bytes_written"]
+        assert r["device_GBps"] == pytest.approx(moved / r["device_ms"] / 1e6)
+        assert r["device_vs_copy"] == pytest.approx(r["device_GBps"] * 1e9 / result["copy_Bps"])
+        assert r["max_abs_err_vs_torch"] <= 1e-3
+    assert "device_ms" in rows["plain", "torch"]
+    assert "device_ms" not in rows["plain", "kornia"] and "device_ms" not in rows["eval", "torch"]
+    got = {name: value for name, value, _ in bench_kernels.kernel_targets(result)}
+    assert got["plain kernel / device copy bandwidth"] == rows["plain", "triton"]["device_vs_copy"]
+    assert got["eval kernel / device copy bandwidth"] == rows["eval", "triton"]["device_vs_copy"]
+    assert "graph ms" in report.kernel_table(result)

@@ -121,10 +121,10 @@ def test_unknown_device():
             DeviceLoader([], device=bad)
 
 
-@pytest.mark.cuda
 # ---------------------------------------------------------------------------- devices
 
 
+@pytest.mark.cuda
 @pytest.mark.filterwarnings("ignore::gpuprep.transfer.PageableMemoryWarning")
 def test_explicit_device_indices():
     n = torch.cuda.device_count()

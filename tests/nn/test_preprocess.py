@@ -269,10 +269,10 @@ def test_input_on_another_device_than_the_layer():
         assert_matches_reference(y1, x, IMAGENET_MEAN, IMAGENET_STD)
 
 
-@pytest.mark.cuda
 # -------------------------------------------------------------- graphs and compilers
 
 
+@pytest.mark.cuda
 def test_cuda_graph_capture_of_preprocess():
     pre = Preprocess(dtype=torch.bfloat16, channels_last=True).cuda()
     static = random_batch(8, 32, 32).cuda()

@@ -211,10 +211,10 @@ def test_statistics_made_in_inference_mode_are_not_cached_stale():
         assert_matches_reference(pre(x), x, 0.5, IMAGENET_STD)
 
 
-@pytest.mark.cuda
 # -------------------------------------------------------------------- the device kernel
 
 
+@pytest.mark.cuda
 @pytest.mark.parametrize("in_dtype", IN_DTYPES)
 @pytest.mark.parametrize("dtype", list(F.OUTPUT_DTYPES))
 @pytest.mark.parametrize("channels_last", [False, True])

@@ -239,10 +239,10 @@ def test_pageable_batches_warn_once_and_pinned_do_not():
         )
 
 
-@pytest.mark.cuda
 # ------------------------------------------------------------------------- memory
 
 
+@pytest.mark.cuda
 def test_device_loader_peak_memory_is_bounded():
     n, shape, prefetch = 200, (64, 96, 3), 2
     batch = 8

@@ -180,10 +180,10 @@ def test_copies_are_independent_and_work():
     assert copy.deepcopy(gc).preprocess is not gc.preprocess
 
 
-@pytest.mark.cuda
 # ------------------------------------------------------------------ GPUCollate staging
 
 
+@pytest.mark.cuda
 def test_gpu_collate_refills_only_after_the_copy_in_flight(monkeypatch):
     from gpuprep.data import buffers
 

@@ -1,0 +1,27 @@
+"""gpuprep-bench: the ways people turn uint8 NumPy images into a normalized float32 batch,
+side by side, next to the physical floor; then the geometry presets from variable-size
+images, and the device work alone.
+
+``gpuprep-bench`` (or ``python -m gpuprep.bench``) runs :func:`main`. Where each part lives:
+
+* :mod:`gpuprep.bench.cli`: the flags, and :func:`main`, which runs the sections asked for
+  and reports them;
+* :mod:`gpuprep.bench.pipelines`: the fixed-size pipelines (seed, tv2, kornia, timm, the
+  eager chain, gpuprep), how they are run and checked, the floor, the GPU targets;
+* :mod:`gpuprep.bench.geometry`: the eval and training presets, variable-size images
+  through DataLoader workers to 224 x 224 batches;
+* :mod:`gpuprep.bench.kernels`: the device work alone (Triton, the torch path, kornia, tv2
+  per sample) on batches already on the device, in GB/s against the copy bandwidth;
+* :mod:`gpuprep.bench.inputs`: the images, synthetic or photos from a folder;
+* :mod:`gpuprep.bench.timing`: how everything is timed;
+* :mod:`gpuprep.bench.report`: the tables, the machine, the JSON file, the bar chart.
+
+torchvision is needed; kornia, timm and matplotlib are not: without them the run says what
+it leaves out.
+"""
+
+from __future__ import annotations
+
+from .cli import main
+
+__all__ = ["main"]

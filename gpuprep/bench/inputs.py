@@ -1,0 +1,85 @@
+"""The benchmark's inputs: uint8 RGB images as NumPy (H, W, C) arrays.
+
+* :func:`make_images`: lists of random images of one size, for the fixed-size pipelines and
+  the plain case of the device work alone;
+* :func:`synthetic_photos`: random images with sides of 300 to 600 pixels, as in a photo
+  collection, for the geometry presets and their device work alone;
+* :func:`find_images`, :func:`load_photos`: real photos from a folder tree (``--images DIR``),
+  their sizes kept.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+__all__ = ["find_images", "load_photos", "make_images", "synthetic_photos"]
+
+
+def make_images(
+    n: int, h: int, w: int, c: int, *, sets: int = 3, seed: int = 0
+) -> list[list[np.ndarray]]:
+    """``sets`` different lists of ``n`` random uint8 images (H, W, C)."""
+    rng = np.random.default_rng(seed)
+    return [
+        [rng.integers(0, 256, (h, w, c), dtype=np.uint8) for _ in range(n)] for _ in range(sets)
+    ]
+
+
+def synthetic_photos(n: int, seed: int = 0) -> list[np.ndarray]:
+    """``n`` uint8 RGB images with sides drawn uniformly from 300 to 600 pixels, as in a
+    photo collection: different sizes and aspect ratios."""
+    rng = np.random.default_rng(seed)
+    return [
+        rng.integers(
+            0, 256, (int(rng.integers(300, 601)), int(rng.integers(300, 601)), 3), dtype=np.uint8
+        )
+        for _ in range(n)
+    ]
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif")
+
+
+def find_images(folder: str, limit: int) -> list[str]:
+    """Up to ``limit`` image files under ``folder``, recursively, in sorted order (an
+    ImageFolder layout works).
+
+    Raises:
+        FileNotFoundError: ``folder`` is not a directory.
+        ValueError: no image files under it.
+    """
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"--images {folder!r}: no such directory.")
+    found: list[str] = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            if name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith("."):
+                found.append(os.path.join(root, name))
+                if len(found) >= limit:
+                    return found
+    if not found:
+        raise ValueError(
+            f"--images {folder!r}: found no image files ({', '.join(IMAGE_SUFFIXES)}) in it or "
+            f"below it."
+        )
+    return found
+
+
+def load_photos(folder: str, limit: int) -> list[np.ndarray]:
+    """Up to ``limit`` photos from ``folder`` as RGB uint8 (H, W, 3) arrays, real sizes kept.
+    Files Pillow cannot read are skipped; none readable raises ValueError."""
+    from PIL import Image
+
+    arrays = []
+    for path in find_images(folder, limit):
+        try:
+            with Image.open(path) as im:
+                arrays.append(np.array(im.convert("RGB")))
+        except OSError:
+            continue
+    if not arrays:
+        raise ValueError(f"--images {folder!r}: none of its image files could be read.")
+    return arrays

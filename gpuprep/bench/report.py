@@ -1,0 +1,278 @@
+"""What the benchmark prints and writes: the three tables, the target lines, the machine, the
+bar chart, the JSON file.
+
+The tables (the fixed-size pipelines, the geometry presets, the device work alone) are laid
+out by one formatter, :func:`table`: fixed columns that widen where a figure is longer than
+its column, so that no two figures run together.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+import gpuprep
+
+__all__ = [
+    "Note",
+    "geometry_table",
+    "kernel_table",
+    "machine_info",
+    "pipeline_table",
+    "plot",
+    "table",
+    "target_lines",
+    "write_json",
+]
+
+
+class Note(str):
+    """A cell that ends its row, written as it is across the columns after it."""
+
+
+def table(columns: Sequence[tuple[str, str, int]], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A header, a rule and a line per row of cells.
+
+    Each column is ``(header, side, width)``: ``side`` is ``"<"`` (left-aligned, a space
+    after) or ``">"`` (right-aligned, a space before), ``width`` the least width, which grows
+    where a cell or the header needs more than that to keep one space to its neighbour. A
+    :class:`Note` ends its row.
+
+    >>> cols = [("name", "<", 6), ("ms", ">", 6), ("GB/s", ">", 6)]
+    >>> print("\\n".join(table(cols, [["seed", "1.5", "2.0"], ["gpuprep", "1551.0", "0.3"]])))
+    name         ms  GB/s
+    ---------------------
+    seed        1.5   2.0
+    gpuprep  1551.0   0.3
+    >>> table(cols, [["kornia", Note("  skipped")]])[2]
+    'kornia   skipped'
+    """
+    widths = [width for _, _, width in columns]
+    for cells in [[head for head, _, _ in columns], *rows]:
+        for i, cell in enumerate(cells):
+            if isinstance(cell, Note):
+                break
+            widths[i] = max(widths[i], len(cell) + 1)
+
+    def line(cells: Sequence[str]) -> str:
+        out = []
+        # a row ends at its Note: fewer cells than columns
+        for (_, side, _), width, cell in zip(columns, widths, cells, strict=False):
+            if isinstance(cell, Note):
+                out.append(str(cell))
+                break
+            out.append(f"{cell:{side}{width}}")
+        return "".join(out)
+
+    head = line([head for head, _, _ in columns])
+    return [head, "-" * len(head), *(line(cells) for cells in rows)]
+
+
+def pipeline_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The fixed-size pipelines, a line per pipeline and device."""
+    columns = [
+        ("pipeline", "<", 22),
+        ("device", "<", 8),
+        ("images/s", ">", 10),
+        ("ms/batch [p25-p75]", ">", 22),
+        ("vs seed", ">", 9),
+        ("bytes/img", ">", 11),
+        ("GB/s", ">", 7),
+        ("floor ms", ">", 10),
+        ("x floor", ">", 8),
+        ("host ms", ">", 9),
+    ]
+    cells = [
+        [
+            r["pipeline"],
+            r["device"],
+            f"{r['images_per_s']:.0f}",
+            f"{r['ms_median']:.1f} [{r['ms_p25']:.1f}-{r['ms_p75']:.1f}]",
+            f"{r['speedup_vs_seed']:.2f}x",
+            f"{r['bytes_per_image']:,}",
+            f"{r['achieved_GBps']:.1f}",
+            f"{r['floor_ms']:.1f}",
+            f"{r['x_floor']:.2f}",
+            f"{r['host_cpu_ms']:.1f}",
+        ]
+        for r in rows
+    ]
+    return "\n".join(table(columns, cells))
+
+
+def geometry_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The geometry presets, a line per preset, pipeline and device."""
+    columns = [
+        ("pipeline", "<", 16),
+        ("device", "<", 8),
+        ("images/s", ">", 10),
+        ("vs seed", ">", 9),
+        ("host CPU ms/img", ">", 17),
+        ("max err vs tv2", ">", 16),
+    ]
+    cells = [
+        [
+            r["pipeline"],
+            r["device"],
+            f"{r['images_per_s']:.0f}",
+            f"{r['speedup_vs_seed']:.2f}x",
+            f"{r['host_cpu_ms_per_image']:.2f}",
+            "-" if r["max_abs_err_vs_tv2"] is None else f"{r['max_abs_err_vs_tv2']:.1e}",
+        ]
+        for r in rows
+    ]
+    return "\n".join(table(columns, cells))
+
+
+def kernel_table(result: dict[str, Any]) -> str:
+    """The device work alone on one device: a line per case and path, then the copy
+    bandwidth, what the two times are (where graphs were timed), the paths without a graph,
+    and the RaggedBatch host-to-device copy."""
+    columns = [
+        ("case", "<", 7),
+        ("path", "<", 16),
+        ("device", "<", 8),
+        ("ms/batch", ">", 10),
+        ("images/s", ">", 10),
+        ("GB/s", ">", 8),
+        ("x copy", ">", 8),
+        ("vs torch", ">", 10),
+        ("max err", ">", 10),
+        ("graph ms", ">", 10),
+        ("x copy", ">", 8),
+    ]
+    cells: list[list[str]] = []
+    for r in result["rows"]:
+        first = [r["case"], r["path"], r["device"]]
+        if "skipped" in r:
+            why = r["skipped"].split(", and ")[0]  # the first clause says it
+            cells.append([*first, Note(f"  skipped: {why}")])
+            continue
+        err = r.get("max_abs_err_vs_torch")
+        graphed = "device_ms" in r
+        cells.append(
+            [
+                *first,
+                f"{r['ms_per_batch']:.2f}",
+                f"{r['images_per_s']:.0f}",
+                f"{r['GBps']:.1f}",
+                f"{r['vs_copy']:.2f}",
+                f"{r.get('speedup_vs_torch', float('nan')):.2f}x",
+                "-" if err is None else f"{err:.1e}",
+                f"{r['device_ms']:.3f}" if graphed else "-",
+                f"{r['device_vs_copy']:.2f}" if graphed else "-",
+            ]
+        )
+    lines = table(columns, cells)
+    copy = result["copy_Bps"] / 1e9
+    lines.append(f"copy bandwidth (read + write): {copy:.1f} GB/s")
+    if any("device_ms" in r for r in result["rows"]):
+        lines.append(
+            "ms/batch: one call between two events (the host's checks and launches count); "
+            "graph ms: the call's CUDA graph replayed back to back (the device's work alone)"
+        )
+    for r in result["rows"]:
+        if "device_ms_skipped" in r:
+            lines.append(f"{r['case']} {r['path']}: no graph ({r['device_ms_skipped'][:100]})")
+    if "h2d" in result:
+        h = result["h2d"]
+        lines.append(
+            f"RaggedBatch host-to-device: {h['ragged_Bps'] / 1e9:.1f} GB/s for "
+            f"{h['bytes'] / 1e6:.1f} MB, pinned copy {h['pinned_Bps'] / 1e9:.1f} GB/s"
+        )
+    return "\n".join(lines)
+
+
+def target_lines(targets: Sequence[tuple[str, float, float]]) -> list[str]:
+    """A line per (target, measured, required): ``ok`` where it is met, ``SHORT`` where not.
+
+    >>> target_lines([("H2D copy / pinned bandwidth", 0.9, 0.85)])[0].split()[-1]
+    'ok'
+    """
+    return [
+        f"  {name:<44}{got:>8.2f}  (target >= {need:g})  {'ok' if got >= need else 'SHORT'}"
+        for name, got, need in targets
+    ]
+
+
+def machine_info() -> dict[str, Any]:
+    """Where and when the run was made: the date, the platform, the CPU, the thread count,
+    the versions (None for an optional package not installed), the GPU where there is one."""
+    info: dict[str, Any] = {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "versions": {
+            "gpuprep": gpuprep.__version__,
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+        },
+    }
+    for mod in ("torchvision", "kornia", "timm"):
+        try:
+            info["versions"][mod] = __import__(mod).__version__
+        except ImportError:
+            info["versions"][mod] = None
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+        info["cuda"] = torch.version.cuda
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def write_json(path: str, figures: dict[str, Any]) -> None:
+    """Every figure of the run to ``path``, after the machine it ran on."""
+    with open(path, "w") as fh:
+        json.dump({"machine": machine_info(), **figures}, fh, indent=2)
+
+
+def plot(rows: Sequence[dict[str, Any]], path: str) -> None:
+    """Bar chart of images/s (log scale), CPU and GPU side by side per pipeline."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise RuntimeError("--plot needs matplotlib: pip install 'gpuprep[bench]'") from e
+    names = list(dict.fromkeys(r["pipeline"] for r in rows))
+    devices = list(dict.fromkeys(r["device"] for r in rows))
+    width = 0.8 / len(devices)
+    fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2, 4.5))
+    for k, dev in enumerate(devices):
+        xs, ys = [], []
+        for i, name in enumerate(names):
+            for r in rows:
+                if r["pipeline"] == name and r["device"] == dev:
+                    xs.append(i + (k - (len(devices) - 1) / 2) * width)
+                    ys.append(r["images_per_s"])
+        bars = ax.bar(xs, ys, width, label=dev)
+        ax.bar_label(bars, labels=[f"{y:,.0f}" for y in ys], fontsize=7)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)), names, rotation=15)
+    ax.set_ylabel("images/s (log)")
+    ax.set_title("list of uint8 images -> normalized float32 (N, C, H, W)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

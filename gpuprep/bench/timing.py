@@ -1,0 +1,180 @@
+"""How the benchmark times, in one place: every table times through these functions.
+
+* :func:`lap`: one call on the wall clock, the device synchronized before and after, and the
+  CPU seconds it took (user + system, all threads; with ``children``, also the CPU time of
+  the child processes that finished meanwhile: a DataLoader epoch's workers).
+* :func:`wall_median`: the median wall-clock seconds of repeated calls.
+* :func:`event_median`: the median seconds of repeated calls on the current CUDA stream,
+  between two CUDA events (the host's part counts where the device waits for it).
+* :func:`call_median`: CUDA events on a GPU, the wall clock on the CPU.
+* :func:`graph_median`: a call captured in a CUDA graph and replayed back to back: the
+  device's work alone.
+* :func:`memcpy_bandwidth`, :func:`cuda_bandwidth`: the copy bandwidths the floors and the
+  ``x copy`` columns are measured against.
+* :func:`rotated`: the order of one round, so every contender takes every position in turn.
+* :func:`progress_bar`, :func:`progress_note`: progress on stderr, apart from the tables.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+__all__ = [
+    "Lap",
+    "call_median",
+    "cpu_seconds",
+    "cuda_bandwidth",
+    "event_median",
+    "graph_median",
+    "lap",
+    "memcpy_bandwidth",
+    "progress_bar",
+    "progress_note",
+    "rotated",
+    "sync",
+    "wall_median",
+]
+
+
+def sync(device: torch.device | None) -> None:
+    """Wait for the work queued on ``device`` (a CUDA device; nothing to wait for otherwise)."""
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def cpu_seconds(*, children: bool = True) -> float:
+    """CPU seconds (user + system, all threads) of this process so far, and with ``children``
+    those of its finished child processes too (a DataLoader epoch's joined workers)."""
+    if not children:
+        return time.process_time()
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+@dataclass
+class Lap:
+    """One timed call: wall-clock seconds, CPU seconds, and what the call returned."""
+
+    wall: float
+    cpu: float
+    result: Any
+
+
+def lap(fn: Callable[[], Any], device: torch.device | None = None, *, children: bool = True) -> Lap:
+    """Call ``fn`` once, timed on the wall clock with ``device`` synchronized before the clock
+    starts and before it stops, and in CPU seconds (see :func:`cpu_seconds`)."""
+    sync(device)
+    cpu0, t0 = cpu_seconds(children=children), time.perf_counter()
+    result = fn()
+    sync(device)
+    wall = time.perf_counter() - t0
+    return Lap(wall, cpu_seconds(children=children) - cpu0, result)
+
+
+def wall_median(fn: Callable[[], Any], repeats: int, *, warmup: int = 1) -> float:
+    """Median wall-clock seconds of ``repeats`` calls of ``fn``, after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def event_median(fn: Callable[[], Any], repeats: int = 10) -> float:
+    """Median seconds of ``fn`` on the current CUDA stream, timed with events, after one
+    call that is not counted."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    fn()
+    out = []
+    for _ in range(repeats):
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        out.append(start.elapsed_time(end) / 1e3)
+    return statistics.median(out)
+
+
+def call_median(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
+    """Median seconds of a call on ``device``: CUDA events on a GPU, the wall clock on the
+    CPU; the first call (compiling, warming the caches) is not counted."""
+    if device.type != "cuda":
+        return wall_median(fn, repeats)
+    with torch.cuda.device(device):
+        fn()  # compile, warm the caches
+        return event_median(fn, repeats)
+
+
+def graph_median(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
+    """Median seconds of ``fn``'s device work alone: ``fn`` captured in a CUDA graph, the
+    graph replayed 10 times back to back between two events, so that no host work (checks,
+    the launch path) sits between the kernels. Raises what the capture raises."""
+    replays = 10
+    with torch.cuda.device(device):
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm-up off the capture: compiles, caches tables
+            fn()
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            fn()
+
+        def replay() -> None:
+            for _ in range(replays):
+                graph.replay()
+
+        return event_median(replay, repeats) / replays
+
+
+def memcpy_bandwidth(nbytes: int = 256 << 20, repeats: int = 7) -> float:
+    """CPU memcpy bandwidth in bytes/s: bytes read + written by a large ``copy_``."""
+    src = torch.ones(nbytes // 4)
+    dst = torch.zeros_like(src)
+    return 2 * nbytes / wall_median(lambda: dst.copy_(src), repeats, warmup=0)
+
+
+def cuda_bandwidth(device: torch.device, nbytes: int, repeats: int = 7) -> tuple[float, float]:
+    """(pinned host-to-device, device-to-device read + write) in bytes/s, via CUDA events."""
+    host = torch.ones(nbytes, dtype=torch.uint8).pin_memory()
+    dev = torch.empty(nbytes, dtype=torch.uint8, device=device)
+    dev2 = torch.empty_like(dev)
+    h2d = nbytes / event_median(lambda: dev.copy_(host, non_blocking=True), repeats)
+    d2d = 2 * nbytes / event_median(lambda: dev2.copy_(dev), repeats)
+    return h2d, d2d
+
+
+def rotated(n: int, k: int) -> list[int]:
+    """0..n-1 starting at k mod n, so every contender takes every position in turn.
+
+    >>> rotated(3, 0), rotated(3, 1), rotated(3, 5)
+    ([0, 1, 2], [1, 2, 0], [2, 0, 1])
+    """
+    return [(k + i) % n for i in range(n)]
+
+
+def progress_bar(done: int, total: int) -> None:
+    """A bar of rounds done on stderr, redrawn in place; a new line when all are done."""
+    width = 30
+    filled = int(width * done / total)
+    sys.stderr.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] round {done}/{total}")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def progress_note(message: str) -> None:
+    """One line of progress on stderr."""
+    print(f"  {message}", file=sys.stderr, flush=True)
