@@ -57,9 +57,10 @@ class AffineCache:
         mode: str | None = None,
     ) -> tuple[Tensor, Tensor]:
         """(scale, bias) for a batch of ``dtype`` on ``device``; ``unit=True`` for ``x / max``
-        (statistics 0 and 1), the image that ``augment`` takes."""
+        (statistics 0 and 1), the image that ``augment`` takes. ``mode`` is the call's
+        :func:`gpuprep.ops.mode.recording`."""
         max_val = max_value(dtype)
-        learnable = torch.is_grad_enabled() and (mean.requires_grad or std.requires_grad)
+        learnable = mode == "grad" and (mean.requires_grad or std.requires_grad)
         versions = (tensor_version(mean), tensor_version(std))
         if learnable or mode == "trace" or None in versions:
             return derive(mean, std, max_val, device, unit)

@@ -16,14 +16,15 @@ __all__ = ["recording"]
 def recording(*tensors: Any) -> str | None:
     """Why a call must be recorded as torch operations, or None when it need not be.
 
-    ``"grad"`` while gradients are recorded through one of ``tensors`` (a float input that
-    requires grad, learnable statistics); ``"trace"`` while ``torch.jit.trace``,
-    ``torch.compile`` or ``torch.export`` traces the call. Either way the call is one
-    expression (what autograd records and a compiler fuses), with no ``out=``, no reused
-    buffer and no Triton launch.
+    ``"trace"`` while ``torch.jit.trace``, ``torch.compile`` or ``torch.export`` traces the
+    call; ``"grad"`` while gradients are recorded through one of ``tensors`` (a float input
+    that requires grad, learnable statistics). Either way the call is one expression (what
+    autograd records and a compiler fuses), with no reused buffer and no Triton launch, and
+    ``out=`` is refused while gradients are recorded. The one place gpuprep asks either
+    question.
     """
-    if torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in tensors):
-        return "grad"
     if is_tracing():
         return "trace"
+    if torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in tensors):
+        return "grad"
     return None

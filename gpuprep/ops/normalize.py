@@ -4,9 +4,9 @@ straight into the output's dtype and memory format.
 :func:`normalize` is the public op and :func:`run_plain` what it and
 :class:`gpuprep.Preprocess` run: the batch checked once, the backend chosen once
 (:func:`gpuprep.kernels.backends.select`), ``augment`` (if any) on the [0, 1] image, then
-:func:`write_normalized`, which every path ends with (the geometry path too,
-:mod:`gpuprep.ops.pipeline`). :func:`normalize_with` is the kernel call for a given scale and
-bias (:mod:`gpuprep.ops.affine` derives them).
+:func:`finish`, which every path ends with (the geometry path too, :mod:`gpuprep.ops.pipeline`)
+and which writes through :mod:`gpuprep.ops.normalize_kernel`. :func:`normalize_with` is the
+kernel call for a given scale and bias (:mod:`gpuprep.ops.affine` derives them).
 
 The numerics contract: for an input batch ``x`` whose dtype has the largest value ``max``
 (255 for uint8, 65535 for uint16, 1 for floating input), the output is
@@ -39,25 +39,11 @@ from .checks import (
     to_nchw,
 )
 from .mode import recording
+from .normalize_kernel import write_normalized
 
-__all__ = [
-    "augmented",
-    "finish",
-    "normalize",
-    "normalize_with",
-    "run_plain",
-    "scale_bias",
-    "write_normalized",
-]
+__all__ = ["augmented", "finish", "normalize", "normalize_with", "run_plain", "scale_bias"]
 
 Augment = Callable[[Tensor], Tensor]
-
-# Devices whose elementwise kernels load uint16 and convert it on the fly; elsewhere uint16 is
-# converted to float32 first.
-_READS_UINT16 = ("cpu", "cuda")
-# Work on the CPU is done this many bytes of float32 output at a time (two 224x224x3
-# images), so that the second pass over each piece finds it in cache, not in memory.
-_CPU_CHUNK_BYTES = 2 << 20
 
 Term = float | Sequence[float] | Tensor
 
@@ -131,25 +117,25 @@ def run_plain(
     out_pool: BufferPool | None = None,
 ) -> Tensor:
     """The plain path, for checked options and (1, K, 1, 1) statistics: the batch checked
-    once (shape, dtype, channels against the statistics), then ``augment`` (if any) on the
-    [0, 1] image, then the normalization into ``out``, a pooled CPU buffer or a fresh
-    output."""
+    once (shape, dtype, channels against the statistics), the call's recording and backend
+    decided once, then ``augment`` (if any) on the [0, 1] image, then the normalization
+    into ``out``, a pooled CPU buffer or a fresh output."""
     xv = to_nchw(x, layout)  # checks the batch
     c = int(xv.shape[1])
     check_channels(c, mean.shape[1], x.shape)
     check_channels(c, std.shape[1], x.shape)
+    mode = recording(xv, mean, std)
+    path = backends.select(backend, xv.device, recording=mode)
     if augment is not None:
-        mode = recording(xv, mean, std)
-        path = backends.select(backend, xv.device, recording=mode)
         scale, bias = scale_bias(mean, std, xv.device, xv.dtype, cache, mode, unit=True)
         unit = write_normalized(
             xv, scale, bias, dtype=torch.float32, channels_last=False, out=None, path=path,
             mode=mode,
         )  # fmt: skip
-        xv = augmented(unit, augment, mean)
+        xv, mode, path = augmented(unit, augment, mean, std, backend, mode, path)
     return finish(
         xv, mean, std, pixel_dtype=xv.dtype, dtype=dtype, channels_last=channels_last,
-        backend=backend, out=out, cache=cache, out_pool=out_pool,
+        path=path, mode=mode, out=out, cache=cache, out_pool=out_pool,
     )  # fmt: skip
 
 
@@ -161,15 +147,15 @@ def finish(
     pixel_dtype: torch.dtype,
     dtype: torch.dtype,
     channels_last: bool,
-    backend: str,
+    path: str,
+    mode: str | None,
     out: Tensor | None = None,
     cache: AffineCache | None = None,
     out_pool: BufferPool | None = None,
 ) -> Tensor:
     """The end of every path: normalize an (N, C, H, W) tensor whose values are in
-    ``pixel_dtype``'s units, into ``out``, a pooled CPU buffer or a fresh output."""
-    mode = recording(xv, mean, std)
-    path = backends.select(backend, xv.device, recording=mode)
+    ``pixel_dtype``'s units, with the call's ``path`` and ``mode``, into ``out``, a pooled
+    CPU buffer or a fresh output."""
     scale, bias = scale_bias(mean, std, xv.device, pixel_dtype, cache, mode)
     if out is None and out_pool is not None and mode is None and xv.device.type == "cpu":
         # CPU outputs are large and fresh memory costs page faults: reuse an output once its
@@ -198,15 +184,27 @@ def scale_bias(
     return cache.get(mean, std, device, pixel_dtype, unit=unit, mode=mode)
 
 
-def augmented(unit: Tensor, augment: Augment, mean: Tensor) -> Tensor:
+def augmented(
+    unit: Tensor,
+    augment: Augment,
+    mean: Tensor,
+    std: Tensor,
+    backend: str,
+    mode: str | None,
+    path: str,
+) -> tuple[Tensor, str | None, str]:
     """``augment`` of the [0, 1] float32 image, checked to keep a channel count the
-    statistics fit."""
+    statistics fit; with the recording and backend of what follows (decided again only
+    where the augmented image now carries gradients)."""
     res = augment(unit)
     if not isinstance(res, Tensor) or res.ndim != 4:
         got = tuple(res.shape) if isinstance(res, Tensor) else type(res).__name__
         raise ValueError(f"Expected augment to return an (N, C, H, W) tensor. Got {got}.")
     check_channels(int(res.shape[1]), mean.shape[1], res.shape)
-    return res
+    after = recording(res, mean, std)
+    if after != mode or res.device != unit.device:
+        return res, after, backends.select(backend, res.device, recording=after)
+    return res, mode, path
 
 
 def normalize_with(
@@ -257,46 +255,6 @@ def normalize_with(
     )
 
 
-def write_normalized(
-    xv: Tensor,
-    scale: Tensor,
-    bias: Tensor,
-    *,
-    dtype: torch.dtype,
-    channels_last: bool,
-    out: Tensor | None,
-    path: str,
-    mode: str | None,
-) -> Tensor:
-    """``xv * scale + bias`` once the call is checked and its path chosen: one expression
-    when ``mode`` says the call is recorded, else the Triton kernel (``path="triton"``) or
-    torch's, into ``out`` or a fresh output."""
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    if mode is not None:
-        if out is not None and mode == "grad":
-            raise RuntimeError(
-                "Expected out=None while gradients are recorded: a result written into "
-                "out= cannot carry them. Call without out."
-            )
-        # One expression: differentiable, and what a compiler or exporter fuses into one kernel.
-        y = torch.addcmul(bias, xv.to(torch.float32), scale)
-        return y.to(dtype).contiguous(memory_format=fmt)
-    shape = tuple(xv.shape)
-    if out is None:
-        out = torch.empty(shape, dtype=dtype, device=xv.device, memory_format=fmt)
-    else:
-        _check_out(out, shape, dtype, xv.device, fmt)
-    if out.numel() == 0:
-        return out
-    if path == "triton":
-        backends.normalize(xv, scale, bias, out)
-    elif xv.device.type == "cpu":
-        _normalize_cpu(xv, scale, bias, out)
-    else:
-        _normalize_device(xv, scale, bias, out)
-    return out
-
-
 def _term(value: Term, name: str, device: torch.device) -> Tensor:
     """A scale or bias as a float32 tensor of shape (1, K, 1, 1) on ``device``."""
     if isinstance(value, Tensor):
@@ -313,84 +271,3 @@ def _term(value: Term, name: str, device: torch.device) -> Tensor:
     if not seq:
         raise ValueError(f"Expected {name} to be a number or a non-empty sequence. Got {value!r}.")
     return torch.tensor(seq, dtype=torch.float32).reshape(1, -1, 1, 1).to(device)
-
-
-def _normalize_device(xv: Tensor, scale: Tensor, bias: Tensor, out: Tensor) -> None:
-    """The device kernel: one pass that reads x in its own dtype, computes in float32 and
-    writes out's dtype and memory format directly."""
-    if xv.dtype == torch.float64 or (
-        xv.dtype == torch.uint16 and xv.device.type not in _READS_UINT16
-    ):
-        # float64 would promote the arithmetic past the float32 contract; some devices'
-        # kernels do not load uint16.
-        xv = xv.to(torch.float32)
-    torch.addcmul(bias, xv, scale, out=out)
-
-
-def _check_out(
-    out: Tensor, shape: tuple, dtype: torch.dtype, device: torch.device, fmt: torch.memory_format
-) -> None:
-    if (
-        tuple(out.shape) != tuple(shape)
-        or out.dtype != dtype
-        or out.device != device
-        or not out.is_contiguous(memory_format=fmt)
-    ):
-        raise ValueError(
-            f"Expected out of shape {tuple(shape)}, dtype {dtype}, device {device}, {fmt}. "
-            f"Got shape {tuple(out.shape)}, dtype {out.dtype}, device {out.device}."
-        )
-
-
-def _normalize_cpu(xv: Tensor, scale: Tensor, bias: Tensor, out: Tensor) -> None:
-    """The CPU kernel: a cast pass and an in-cache affine pass per chunk of the output.
-
-    CPU kernels materialize a cast before mixed-dtype arithmetic, so a single
-    ``addcmul(bias, x_uint8, scale)`` reads and writes the whole float32 batch twice. Here
-    each chunk (about 2 MiB of float32: whole images, or blocks of rows of a large image) is
-    cast straight into the output (or a float32 scratch when the output is another dtype)
-    and then scaled and shifted in place while it is still in cache: one trip through memory
-    for the output.
-    """
-    n, c, h, w = out.shape
-    scale = scale.expand(1, c, 1, 1)
-    bias = bias.expand(1, c, 1, 1)
-    cl = not out.is_contiguous() and c > 1
-    fmt = torch.channels_last if cl else torch.contiguous_format
-    if cl:
-        # In channels-last memory a row of W pixels is W * C interleaved values: tile the
-        # statistics along it so the in-place op runs over long contiguous rows.
-        scale_v = scale.reshape(c).repeat(w)
-        bias_v = bias.reshape(c).repeat(w)
-    scratch = None
-    for images, rows in _chunks(n, c, h, w):
-        target = out[images, :, rows]
-        if out.dtype != torch.float32:
-            if scratch is None:
-                scratch = torch.empty(target.shape, dtype=torch.float32, memory_format=fmt)
-            dst = scratch[: target.shape[0], :, : target.shape[2]]
-        else:
-            dst = target
-        dst.copy_(xv[images, :, rows])
-        if cl:
-            flat = dst.permute(0, 2, 3, 1).reshape(-1, w * c)  # a view: rows are contiguous
-            torch.addcmul(bias_v, flat, scale_v, out=flat)
-        else:
-            dst.mul_(scale).add_(bias)
-        if dst is not target:
-            target.copy_(dst)
-
-
-def _chunks(n: int, c: int, h: int, w: int):
-    """(image slice, row slice) pairs covering the batch, about _CPU_CHUNK_BYTES of float32
-    output each: several whole images when they are small, blocks of rows when they are not."""
-    row_bytes = c * w * 4
-    rows = max(1, _CPU_CHUNK_BYTES // row_bytes)
-    if rows >= h:
-        k = max(1, _CPU_CHUNK_BYTES // (row_bytes * h))
-        for start in range(0, n, k):
-            yield slice(start, min(start + k, n)), slice(0, h)
-    else:
-        for i in range(n):
-            for top in range(0, h, rows):
-                yield slice(i, i + 1), slice(top, min(top + rows, h))

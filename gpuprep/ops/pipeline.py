@@ -214,38 +214,36 @@ def run_geometry(
     clamp = None
     if interpolation == "bicubic" and not x.dtype.is_floating_point:
         clamp = max_value(x.dtype)
+    end = {"dtype": dtype, "channels_last": channels_last, "cache": cache}
     if path == "triton":
         shape = (len(params), channels, *params.size)
+        kernel = {"antialias": antialias, "interpolation": interpolation, "layout": layout}
         if augment is None:
             fmt = torch.channels_last if channels_last else torch.contiguous_format
             out = torch.empty(shape, dtype=dtype, device=x.device, memory_format=fmt)
             scale, bias = scale_bias(mean, std, x.device, x.dtype, cache, mode)
-            return backends.resample_normalize(
-                x, params, scale, bias, out, antialias=antialias, interpolation=interpolation,
-                layout=layout, clamp=clamp,
-            )  # fmt: skip
+            return backends.resample_normalize(x, params, scale, bias, out, clamp=clamp, **kernel)
         unit = torch.empty(shape, dtype=torch.float32, device=x.device)
         scale, bias = scale_bias(mean, std, x.device, x.dtype, cache, mode, unit=True)
-        backends.resample_normalize(
-            x, params, scale, bias, unit, antialias=antialias, interpolation=interpolation,
-            layout=layout, clamp=clamp,
-        )  # fmt: skip
-        res = augmented(unit, augment, mean)
-        return finish(
-            res, mean, std, pixel_dtype=res.dtype, dtype=dtype, channels_last=channels_last,
-            backend=backend, cache=cache,
-        )  # fmt: skip
+        backends.resample_normalize(x, params, scale, bias, unit, clamp=clamp, **kernel)
+        # what follows is the plain kernel: the same rule, without the interpolation
+        plain = backends.select(backend, x.device, recording=mode)
+        res, mode, plain = augmented(unit, augment, mean, std, backend, mode, plain)
+        return finish(res, mean, std, pixel_dtype=res.dtype, path=plain, mode=mode, **end)
     res = crop_resize(
         x, params, channels, interpolation=interpolation, antialias=antialias, layout=layout
     )
+    # the torch path resampled; the normalization is the plain kernel's, by the same rule
+    # without the interpolation (nearest on a CUDA batch is normalized by the Triton kernel)
+    plain = backends.select(backend, x.device, recording=mode)
     pixel_dtype = x.dtype  # res is still in the input's units
     if augment is not None:
-        res = augmented(res.mul_(1.0 / max_value(x.dtype)), augment, mean)
+        res.mul_(1.0 / max_value(x.dtype))
+        res, mode, plain = augmented(res, augment, mean, std, backend, mode, plain)
         pixel_dtype = res.dtype
     return finish(
-        res, mean, std, pixel_dtype=pixel_dtype, dtype=dtype, channels_last=channels_last,
-        backend=backend, cache=cache, out_pool=out_pool,
-    )  # fmt: skip
+        res, mean, std, pixel_dtype=pixel_dtype, path=plain, mode=mode, out_pool=out_pool, **end
+    )
 
 
 def _dense_view(x: Tensor | RaggedBatch) -> Tensor:

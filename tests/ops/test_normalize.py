@@ -16,7 +16,7 @@ from helpers import (
 )
 from torch import nn
 
-import gpuprep.ops.normalize as NK
+import gpuprep.ops.normalize_kernel as NK
 from gpuprep import (
     IMAGENET_MEAN,
     IMAGENET_STD,
