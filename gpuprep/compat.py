@@ -117,12 +117,14 @@ def new_shared_tensor(shape: tuple[int, ...], strides: tuple[int, ...], dtype: t
 
 # --------------------------------------------------------------------------- nested collate
 
+_torch_collate: Callable[..., Any] | None
+default_collate_fn_map: dict[Any, Callable[..., Any]]
 try:
     from torch.utils.data._utils.collate import collate as _torch_collate
     from torch.utils.data._utils.collate import default_collate_fn_map
 except ImportError:  # a torch that moved or renamed them
     _torch_collate = None
-    default_collate_fn_map: dict[Any, Callable[..., Any]] = {}  # type: ignore[no-redef]
+    default_collate_fn_map = {}
 
 CollateMap = Mapping[Any, Callable[..., Any]]
 
@@ -163,7 +165,7 @@ def _collate_fallback(batch: Sequence[Any], fn_map: CollateMap) -> Any:
             return type(elem)(columns)  # type: ignore[call-arg]
         except TypeError:
             return columns
-    return default_collate(batch)
+    return default_collate(list(batch))
 
 
 # ---------------------------------------------------------------- the calling DataLoader

@@ -133,6 +133,7 @@ def select(
     check_backend(backend)
     if backend == "torch" or (backend == "auto" and torch.device(device).type != "cuda"):
         return "torch"  # without importing Triton
+    reason: str | None
     if recording == "grad":
         reason = "gradients are recorded through this call and the kernels do not record them"
     elif recording is not None:

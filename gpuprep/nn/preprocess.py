@@ -122,21 +122,33 @@ class Preprocess(nn.Module):
             TypeError: a batch that is neither a tensor, a NumPy array nor a RaggedBatch, or
                 of a dtype other than uint8, uint16 or floating point.
         """
-        options = {
-            "dtype": self.dtype,
-            "channels_last": self.channels_last,
-            "layout": self.layout,
-            "backend": self.backend,
-            "augment": self.augment,
-            "cache": self._affine,
-            "out_pool": self._outputs,
-        }
         if isinstance(x, RaggedBatch) or self.geometry is not None or params is not None:
-            xb = x if isinstance(x, RaggedBatch) else C.as_tensor(x)
             return run_geometry(
-                xb, self.mean, self.std, plan=self.geometry, params=params, **options
+                x if isinstance(x, RaggedBatch) else C.as_tensor(x),
+                self.mean,
+                self.std,
+                plan=self.geometry,
+                params=params,
+                dtype=self.dtype,
+                channels_last=self.channels_last,
+                layout=self.layout,
+                backend=self.backend,
+                augment=self.augment,
+                cache=self._affine,
+                out_pool=self._outputs,
             )
-        return run_plain(C.as_tensor(x), self.mean, self.std, **options)
+        return run_plain(
+            C.as_tensor(x),
+            self.mean,
+            self.std,
+            dtype=self.dtype,
+            channels_last=self.channels_last,
+            layout=self.layout,
+            backend=self.backend,
+            augment=self.augment,
+            cache=self._affine,
+            out_pool=self._outputs,
+        )
 
     @classmethod
     def from_torchvision(cls, weights: Any, **kwargs: Any) -> Preprocess:

@@ -8,6 +8,7 @@ or shape) with what was expected, what came, and the fix where there is one.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -302,31 +303,41 @@ def as_stats(mean: Stats, std: Stats) -> tuple[Tensor, Tensor]:
     if not isinstance(mean, Tensor) and not isinstance(std, Tensor):
         return check_stats(mean, std)
     device = mean.device if isinstance(mean, Tensor) else std.device  # type: ignore[union-attr]
-    m = _stat_tensor(mean, "mean", device)
-    s = _stat_tensor(std, "std", device)
+    m, _ = _stat_tensor(mean, "mean", device)
+    s, std_values = _stat_tensor(std, "std", device)
     k_m, k_s = m.numel(), s.numel()
     if k_m != k_s and 1 not in (k_m, k_s):
         raise ValueError(
             f"Expected mean and std of the same length (or one of length 1). "
             f"Got {k_m} means and {k_s} stds."
         )
-    if s.device.type == "cpu":
-        with torch.no_grad():
-            if bool((s <= 0).any()):
-                raise ValueError(f"Expected every std > 0. Got std={s.flatten().tolist()}.")
-    return m.reshape(1, -1, 1, 1), s.reshape(1, -1, 1, 1)
+    if std_values is not None and any(v <= 0 for v in std_values):
+        raise ValueError(f"Expected every std > 0. Got std={std_values}.")
+    return _as_4d(m), _as_4d(s)
 
 
-def _stat_tensor(value: Stats, name: str, device: torch.device) -> Tensor:
+def _as_4d(t: Tensor) -> Tensor:
+    return (
+        t
+        if t.dim() == 4 and t.shape[0] == t.shape[2] == t.shape[3] == 1
+        else t.reshape(1, -1, 1, 1)
+    )
+
+
+def _stat_tensor(value: Stats, name: str, device: torch.device) -> tuple[Tensor, list | None]:
+    """The statistic as a float32 tensor, and its values where they were read on the host
+    (numbers and sequences; CPU tensors, read without a tensor op: they are a few values)."""
     if not isinstance(value, Tensor):
-        return _as_vector(value, name).to(device)
+        t = _as_vector(value, name)
+        return t.to(device), t.tolist()
     if value.is_complex() or value.dtype == torch.bool:
         raise TypeError(f"Expected {name} to hold real numbers. Got a tensor of {value.dtype}.")
     if value.numel() == 0:
         raise ValueError(f"Expected {name} to be a number or a non-empty sequence. Got {value!r}.")
     t = value if value.dtype == torch.float32 else value.to(torch.float32)
-    if t.device.type == "cpu":
-        with torch.no_grad():
-            if not bool(torch.isfinite(t).all()):
-                raise ValueError(f"Expected finite {name}. Got {name}={t.flatten().tolist()}.")
-    return t
+    if t.device.type != "cpu":
+        return t, None
+    values = t.tolist() if t.dim() == 1 else t.detach().reshape(-1).tolist()
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"Expected finite {name}. Got {name}={values}.")
+    return t, values

@@ -25,6 +25,8 @@ def recording(*tensors: Any) -> str | None:
     """
     if is_tracing():
         return "trace"
-    if torch.is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in tensors):
-        return "grad"
+    if torch.is_grad_enabled():
+        for t in tensors:
+            if isinstance(t, Tensor) and t.requires_grad:
+                return "grad"
     return None

@@ -214,36 +214,37 @@ def run_geometry(
     clamp = None
     if interpolation == "bicubic" and not x.dtype.is_floating_point:
         clamp = max_value(x.dtype)
-    end = {"dtype": dtype, "channels_last": channels_last, "cache": cache}
     if path == "triton":
         shape = (len(params), channels, *params.size)
-        kernel = {"antialias": antialias, "interpolation": interpolation, "layout": layout}
+        unit = augment is not None  # the kernel writes the [0, 1] image that augment takes
+        fmt = torch.channels_last if channels_last and not unit else torch.contiguous_format
+        out_dtype = torch.float32 if unit else dtype
+        out = torch.empty(shape, dtype=out_dtype, device=x.device, memory_format=fmt)
+        scale, bias = scale_bias(mean, std, x.device, x.dtype, cache, mode, unit=unit)
+        backends.resample_normalize(
+            x, params, scale, bias, out, antialias=antialias, interpolation=interpolation,
+            layout=layout, clamp=clamp,
+        )  # fmt: skip
         if augment is None:
-            fmt = torch.channels_last if channels_last else torch.contiguous_format
-            out = torch.empty(shape, dtype=dtype, device=x.device, memory_format=fmt)
-            scale, bias = scale_bias(mean, std, x.device, x.dtype, cache, mode)
-            return backends.resample_normalize(x, params, scale, bias, out, clamp=clamp, **kernel)
-        unit = torch.empty(shape, dtype=torch.float32, device=x.device)
-        scale, bias = scale_bias(mean, std, x.device, x.dtype, cache, mode, unit=True)
-        backends.resample_normalize(x, params, scale, bias, unit, clamp=clamp, **kernel)
-        # what follows is the plain kernel: the same rule, without the interpolation
-        plain = backends.select(backend, x.device, recording=mode)
-        res, mode, plain = augmented(unit, augment, mean, std, backend, mode, plain)
-        return finish(res, mean, std, pixel_dtype=res.dtype, path=plain, mode=mode, **end)
-    res = crop_resize(
-        x, params, channels, interpolation=interpolation, antialias=antialias, layout=layout
-    )
-    # the torch path resampled; the normalization is the plain kernel's, by the same rule
-    # without the interpolation (nearest on a CUDA batch is normalized by the Triton kernel)
+            return out
+        res, pixel_dtype = out, out.dtype
+    else:
+        res = crop_resize(
+            x, params, channels, interpolation=interpolation, antialias=antialias, layout=layout
+        )
+        pixel_dtype = x.dtype  # still in the input's units
+        if augment is not None:
+            res.mul_(1.0 / max_value(x.dtype))  # the [0, 1] image augment takes
+    # What follows is the plain kernel: the same rule, without the interpolation (a nearest
+    # geometry on a CUDA batch is resampled by torch and normalized by the Triton kernel).
     plain = backends.select(backend, x.device, recording=mode)
-    pixel_dtype = x.dtype  # res is still in the input's units
     if augment is not None:
-        res.mul_(1.0 / max_value(x.dtype))
         res, mode, plain = augmented(res, augment, mean, std, backend, mode, plain)
         pixel_dtype = res.dtype
     return finish(
-        res, mean, std, pixel_dtype=pixel_dtype, path=plain, mode=mode, out_pool=out_pool, **end
-    )
+        res, mean, std, pixel_dtype=pixel_dtype, dtype=dtype, channels_last=channels_last,
+        path=plain, mode=mode, cache=cache, out_pool=out_pool,
+    )  # fmt: skip
 
 
 def _dense_view(x: Tensor | RaggedBatch) -> Tensor:
