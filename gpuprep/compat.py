@@ -165,7 +165,7 @@ def _collate_fallback(batch: Sequence[Any], fn_map: CollateMap) -> Any:
             return type(elem)(columns)  # type: ignore[call-arg]
         except TypeError:
             return columns
-    return default_collate(list(batch))
+    return default_collate(batch)  # type: ignore[arg-type]  # a tuple from zip, as in torch
 
 
 # ---------------------------------------------------------------- the calling DataLoader
