@@ -24,13 +24,22 @@ def affine(
     input dtype and keep them (as :class:`AffineCache` does for :class:`gpuprep.Preprocess`)
     to avoid a host-to-device copy per batch.
     """
-    std = std.to(torch.float32).reshape(1, -1, 1, 1)
-    mean = mean.to(torch.float32).reshape(1, -1, 1, 1)
+    std, mean = _as_float32_4d(std), _as_float32_4d(mean)
     scale = 1.0 / (std * max_val)
     bias = -mean / std
-    if device is not None:
+    if device is not None and scale.device != device:
         scale, bias = scale.to(device, non_blocking=True), bias.to(device, non_blocking=True)
     return scale, bias
+
+
+def _as_float32_4d(t: Tensor) -> Tensor:
+    """``t`` as float32 (1, K, 1, 1), without a call where it is one already (this runs on
+    every call of the functional forms)."""
+    if t.dtype != torch.float32:
+        t = t.to(torch.float32)
+    if t.dim() != 4 or t.shape[0] != 1 or t.shape[2] != 1 or t.shape[3] != 1:
+        t = t.reshape(1, -1, 1, 1)
+    return t
 
 
 class AffineCache:
