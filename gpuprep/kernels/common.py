@@ -52,7 +52,7 @@ def on_device(device: torch.device):
 def per_channel(t: Tensor, c: int) -> tuple[Tensor, int]:
     """The float32 values of a (1, C, 1, 1) or (1, 1, 1, 1) tensor, and the step from one
     channel's value to the next (0: one value for every channel). No copy for float32
-    statistics, as :func:`gpuprep.ops.normalize.affine` makes them."""
+    statistics, as :func:`gpuprep.ops.affine.affine` makes them."""
     t = t.reshape(-1).to(torch.float32).contiguous()
     if t.numel() not in (1, c):
         raise ValueError(f"Expected 1 or {c} values per statistic. Got {t.numel()}.")

@@ -201,7 +201,7 @@ def to_nchw(x: Tensor, layout: str = "NHWC") -> Tensor:
 
 
 def output_shape(x: Tensor, layout: str = "NHWC") -> tuple[int, int, int, int]:
-    """The (N, C, H, W) shape that :func:`normalize` produces for ``x``."""
+    """The (N, C, H, W) shape that :func:`gpuprep.functional.normalize` produces for ``x``."""
     n, c, h, w = to_nchw(x, layout).shape
     return (int(n), int(c), int(h), int(w))
 
@@ -330,12 +330,15 @@ def _stat_tensor(value: Stats, name: str, device: torch.device) -> tuple[Tensor,
     if not isinstance(value, Tensor):
         t = _as_vector(value, name)
         return t.to(device), t.tolist()
-    if value.is_complex() or value.dtype == torch.bool:
-        raise TypeError(f"Expected {name} to hold real numbers. Got a tensor of {value.dtype}.")
+    dtype = value.dtype
+    if dtype != torch.float32:
+        if dtype.is_complex or dtype == torch.bool:
+            raise TypeError(f"Expected {name} to hold real numbers. Got a tensor of {dtype}.")
+        value = value.to(torch.float32)
     if value.numel() == 0:
         raise ValueError(f"Expected {name} to be a number or a non-empty sequence. Got {value!r}.")
-    t = value if value.dtype == torch.float32 else value.to(torch.float32)
-    if t.device.type != "cpu":
+    t = value
+    if not t.is_cpu:
         return t, None
     values = t.tolist() if t.dim() == 1 else t.detach().reshape(-1).tolist()
     if not all(math.isfinite(v) for v in values):

@@ -25,7 +25,7 @@ def denormalize(
     dtype: torch.dtype = torch.uint8,
     layout: str = "NHWC",
 ) -> Tensor:
-    """Back to pixels: undo :func:`normalize`, for looking at a batch.
+    """Back to pixels: undo :func:`gpuprep.functional.normalize`, for looking at a batch.
 
     Computes ``(y * std + mean) * max`` in float32, with ``max`` the largest value of
     ``dtype`` (255 for uint8, 65535 for uint16, 1 for floating dtypes); for integer dtypes

@@ -224,8 +224,8 @@ def normalize_with(
         xv: an (N, C, H, W) view of a checked batch (:func:`gpuprep.functional.to_nchw`),
             any strides.
         scale, bias: a float, a sequence of 1 or C values, or a tensor of 1 or C values
-            (float32 (1, C, 1, 1) on xv's device, as :func:`affine` makes them, is used as
-            it is).
+            (float32 (1, C, 1, 1) on xv's device, as :func:`gpuprep.functional.affine`
+            makes them, is used as it is).
         dtype, channels_last, out, backend: as in :func:`gpuprep.functional.normalize`.
 
     While gradients are recorded (a float input that requires grad, learnable statistics)

@@ -1,17 +1,14 @@
-"""The one pipeline every call runs: check once, choose the backend once, run.
+"""The geometry pipeline: every geometry call, from the layer or the functional form, runs
+:func:`run_geometry`.
 
-Two entries, one per kind of call, shared by the functional forms and the layer:
-
-* :func:`run_plain`: a batch of one size, cast, permuted and normalized
-  (:func:`normalize`, and :class:`gpuprep.Preprocess` without a geometry);
-* :func:`run_geometry`: per sample, a box cut, resized, windowed and flipped, then
-  normalized (:func:`crop_resize_normalize`, and ``Preprocess`` with a geometry).
-
-Each checks the batch once, takes or draws the parameters (one :class:`GeometryParams`),
-decides once whether the call is recorded (gradients, tracing: :mod:`gpuprep.ops.mode`) and
-which backend runs it (:func:`gpuprep.kernels.backends.select`), and runs the Triton kernel
-or the torch path. An ``augment`` module, where given, runs between the two halves, on the
-[0, 1] float32 image, on the device.
+It checks the batch once, takes the given parameters (checked against the batch) or draws
+them from the plan (one :class:`gpuprep.GeometryParams`), decides once whether the call is
+recorded (gradients, tracing: :mod:`gpuprep.ops.mode`) and which backend resamples
+(:func:`gpuprep.kernels.backends.select`), and runs the Triton kernel straight to the
+normalized output, or the torch path and then the plain path's end
+(:func:`gpuprep.ops.normalize.finish`). An ``augment`` module, where given, runs between
+the two, on the [0, 1] float32 image, on the device. Its plain counterpart, for batches
+of one size, is :func:`gpuprep.ops.normalize.run_plain`.
 """
 
 from __future__ import annotations
@@ -45,7 +42,7 @@ __all__ = ["batch_sizes", "crop_resize_normalize", "run_geometry"]
 
 
 def batch_sizes(x: Tensor | RaggedBatch, layout: str = "NHWC") -> tuple[list[tuple[int, int]], int]:
-    """The (H, W) of every image of a batch tensor or :class:`RaggedBatch`, and the channel
+    """The (H, W) of every image of a batch tensor or :class:`gpuprep.RaggedBatch`, and the channel
     count; checks the batch (:func:`gpuprep.ops.checks.check_batch`)."""
     if isinstance(x, RaggedBatch):
         max_value(x.dtype)
@@ -100,7 +97,7 @@ def crop_resize_normalize(
         offsets: (N, 2) integers, top and left of the output window in the resized image;
             (0, 0) by default.
         flip: (N,) bool, flip left-right; no flips by default.
-        mean, std, dtype, channels_last, layout: as in :func:`normalize`.
+        mean, std, dtype, channels_last, layout: as in :func:`gpuprep.functional.normalize`.
         antialias, interpolation: as in ``torchvision.transforms.v2.functional.resize``
             (bilinear, bicubic, nearest, nearest-exact).
         backend: ``"auto"``: on a CUDA device where Triton imports, bilinear and bicubic

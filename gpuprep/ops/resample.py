@@ -29,7 +29,7 @@ _GROUP_BYTES = 64 << 20
 
 
 def image_chw(x: Tensor | RaggedBatch, i: int, layout: str = "NHWC") -> Tensor:
-    """A (C, H, W) view of image ``i`` of a batch tensor or :class:`RaggedBatch`."""
+    """A (C, H, W) view of image ``i`` of a batch tensor or :class:`gpuprep.RaggedBatch`."""
     if isinstance(x, RaggedBatch):
         h, w, c = x.host_shapes[i]
         off = x.offsets[i]
@@ -58,7 +58,7 @@ def crop_resize(
     images are clamped to the dtype's range, as torchvision does for uint8.
 
     Args:
-        x: a checked batch tensor in ``layout`` or a :class:`RaggedBatch`; uint8, uint16 or
+        x: a checked batch tensor in ``layout`` or a :class:`gpuprep.RaggedBatch`; uint8, uint16 or
             float.
         params: parameters checked against it (:func:`gpuprep.geometry.check_params`), on
             the CPU.
