@@ -50,9 +50,6 @@ def train_small(seed=0, **kw):
     return train_pre(32, seed, **kw)
 
 
-MEAN, STD = list(gpuprep.IMAGENET_MEAN), list(gpuprep.IMAGENET_STD)
-
-
 def tv_train(img_hwc, box, flip, size=32):
     x = torch.from_numpy(np.array(img_hwc)).permute(2, 0, 1).float() / 255
     x = TVF.resized_crop(x, *box, [size, size], antialias=True)
