@@ -3,12 +3,12 @@
 :func:`collate_ragged` packs the images of a batch back to back into one flat tensor of
 their own dtype (a :class:`gpuprep.RaggedBatch`: one copy per image, into shared memory in a
 DataLoader worker), so that the whole batch still moves to the device in one copy and is
-cut, resized and normalized there (:class:`gpuprep.Preprocess` with ``geometry=``).
+cut, resized and normalized there (:class:`gpuprep.Preprocess` with ``geometry=``). Only the
+image is packed: every other field is :func:`gpuprep.collate`'s.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..compat import collate_nested
 from .buffers import batch_memory
-from .collate import REJECTED_KINDS, check_sample, collate_fn_map, stack_arrays, torch_dtype
-from .pil import as_arrays, is_pil_image
+from .images import check_unit_range, hwc_views
 from .ragged import RaggedBatch
+from .samples import Key, collate_holed, put_item, split_images
+from .stack import REJECTED_KINDS, check_sample, dtype_name, sample_dtype
 
 __all__ = ["collate_ragged", "pack_ragged"]
 
@@ -30,29 +30,31 @@ def pack_ragged(
     *,
     alloc: Callable[[tuple, torch.dtype], Tensor] | None = None,
 ) -> RaggedBatch:
-    """Pack (H, W, C) or (H, W) arrays (or PIL images) of any sizes, one copy each.
+    """Pack images of any sizes back to back, one copy each, in (H, W, C) order.
 
     Args:
-        arrays: NumPy arrays of one dtype and one channel count (any strides or byte order),
-            or PIL images of one mode.
+        arrays: (H, W, C) or (H, W) NumPy arrays (any strides or byte order), PIL images of
+            one mode, or (C, H, W) or (H, W) CPU tensors (read through their strides), of
+            one dtype and one channel count.
         alloc: optional ``alloc((total,), dtype)`` for the flat buffer (a pinned staging
             buffer, say). By default: shared memory in a DataLoader worker, a reused buffer
             in the main process.
 
     Raises:
         ValueError: an empty list, an image that is not 2-D or 3-D, images with no pixels,
-            or channel counts (or 2-D next to 3-D) that differ, naming the sample.
+            channel counts (or 2-D next to 3-D) that differ, a shape in the other order, or
+            a floating image outside [0, 1], naming the sample.
         TypeError: a sample that is not an array, dtypes that differ, or a dtype that is not
             a number, naming the sample.
 
     Example:
+        >>> import numpy as np
         >>> b = pack_ragged([np.zeros((2, 3, 3), np.uint8), np.ones((4, 1, 3), np.uint8)])
         >>> len(b), b.shapes.tolist(), b.data.shape, tuple(b[1].shape)
         (2, [[2, 3, 3], [4, 1, 3]], torch.Size([30]), (4, 1, 3))
     """
-    arrays = as_arrays(arrays)
-    host, ndim, dtype = _check_arrays(arrays)
-    tdtype = torch_dtype(dtype)
+    views = hwc_views(arrays)
+    host, ndim, tdtype = _check_images(views)
     total = sum(h * w * c for h, w, c in host)
     data = (alloc or batch_memory)((total,), tdtype)
     if tuple(data.shape) != (total,) or data.dtype != tdtype or not data.is_contiguous():
@@ -61,32 +63,40 @@ def pack_ragged(
             f"{tuple(data.shape)} {data.dtype}."
         )
     dst = data.numpy()
+    places = []
     off = 0
-    for a, (h, w, c) in zip(arrays, host, strict=True):
+    for a, (h, w, c) in zip(views, host, strict=True):
         n = h * w * c
-        # One copy, straight into place; NumPy reads strided and byte-swapped arrays.
-        np.copyto(
-            dst[off : off + n].reshape(a.shape), a, casting="no" if a.dtype.isnative else "equiv"
-        )
+        place = data[off : off + n].view(tuple(a.shape))
+        # One copy, straight into place, through the source's strides and byte order.
+        if isinstance(a, Tensor):
+            place.copy_(a)
+        else:
+            np.copyto(
+                dst[off : off + n].reshape(a.shape), a, casting="no" if a.dtype.isnative else "equiv"
+            )
+        places.append(place)
         off += n
+    check_unit_range(data, places)
     shapes = torch.tensor(host, dtype=torch.int64).reshape(-1, 3)
     return RaggedBatch(data, shapes, image_ndim=ndim, host_shapes=host)
 
 
-def collate_ragged(samples: Sequence[Any]) -> Any:
-    """A ``collate_fn`` for images of different sizes: each image leaf becomes a
+def collate_ragged(samples: Sequence[Any], *, image_key: Key = 0) -> Any:
+    """A ``collate_fn`` for images of different sizes: the images of a batch become one
     :class:`gpuprep.RaggedBatch`.
 
-    The nesting rules are :func:`gpuprep.collate`'s (tuples, lists, dicts and bare samples
-    as in ``default_collate``). Every 2-D or 3-D NumPy array leaf, and every PIL image (as
-    its array), is packed into a :class:`gpuprep.RaggedBatch` (:func:`pack_ragged`): one
-    flat tensor in the images' own dtype, one copy per image, straight into shared memory
-    inside a DataLoader worker. Images may differ in height and width; their channel count
-    and dtype must agree. Other array leaves (labels, vectors) are stacked as
-    :func:`gpuprep.collate` stacks them, and every other leaf comes out as
-    ``default_collate`` makes it. Never touches CUDA.
+    The image of each sample is found as :func:`gpuprep.collate` finds it (the sample
+    itself, or its item at ``image_key``): an (H, W, C) or (H, W) NumPy array, a PIL image,
+    or a (C, H, W) or (H, W) CPU tensor. The images are packed into one flat tensor in their
+    own dtype (:func:`pack_ragged`), one copy per image, straight into shared memory inside
+    a DataLoader worker; they may differ in height and width, and their channel count and
+    dtype must agree. Every other field comes out as ``default_collate`` makes it, as in
+    :func:`gpuprep.collate`: arrays are stacked when their shapes agree, and a field whose
+    shapes differ raises ``ValueError`` naming it. Never touches CUDA.
 
     Example:
+        >>> import numpy as np
         >>> samples = [(np.zeros((4, 6, 3), np.uint8), 0), (np.zeros((5, 2, 3), np.uint8), 1)]
         >>> images, labels = collate_ragged(samples)
         >>> images.sizes, labels.tolist()
@@ -94,65 +104,54 @@ def collate_ragged(samples: Sequence[Any]) -> Any:
     """
     if len(samples) == 0:
         raise ValueError("Expected a non-empty batch of samples. Got an empty batch.")
-    if any(isinstance(s, np.ndarray) or is_pil_image(s) for s in samples):
-        return _collate_leaf(samples)
-    return collate_nested(samples, _ragged_fn_map())
+    images, holed, key = split_images(samples, image_key, required=False)
+    if images is None:
+        return collate_holed(samples)
+    batch = pack_ragged(images)
+    if holed is None:
+        return batch
+    return put_item(collate_holed(holed, key), key, batch)
 
 
-def _collate_leaf(batch: Sequence[Any], *, collate_fn_map: Any = None) -> Any:
-    arrays = as_arrays(batch)
-    first = arrays[0]
-    if isinstance(first, np.ndarray) and first.ndim in (2, 3):
-        return pack_ragged(arrays)
-    return stack_arrays(arrays)
-
-
-def _ragged_fn_map() -> dict[Any, Callable[..., Any]]:
-    fn_map = dict(collate_fn_map())
-    fn_map[np.ndarray] = _collate_leaf
-    image = sys.modules.get("PIL.Image")
-    if image is not None:
-        fn_map[image.Image] = _collate_leaf
-    return fn_map
-
-
-def _check_arrays(arrays: Sequence[Any]) -> tuple[list[tuple[int, int, int]], int, np.dtype]:
-    if len(arrays) == 0:
+def _check_images(
+    images: Sequence[Any],
+) -> tuple[list[tuple[int, int, int]], int, torch.dtype]:
+    if len(images) == 0:
         raise ValueError("Expected a non-empty batch of images. Got an empty batch.")
-    first = arrays[0]
-    if not isinstance(first, np.ndarray):
-        raise TypeError(f"Expected sample 0 to be a numpy.ndarray. Got {type(first).__name__}.")
-    dtype = first.dtype.newbyteorder("=")
-    if dtype.kind in REJECTED_KINDS or dtype.kind == "b":
-        kind = REJECTED_KINDS.get(dtype.kind, "bool")
+    first = images[0]
+    kind = getattr(getattr(first, "dtype", None), "kind", None)
+    if kind in REJECTED_KINDS or kind == "b" or getattr(first, "dtype", None) == torch.bool:
         raise TypeError(
             f"Expected images of a numeric dtype (uint8, uint16, float). Got sample 0 of "
-            f"{kind} dtype {first.dtype}."
+            f"{REJECTED_KINDS.get(kind or '', 'bool')} dtype {dtype_name(first.dtype)}."
         )
+    dtype = sample_dtype(first, 0)
     ndim = first.ndim
     if ndim not in (2, 3):
         raise ValueError(
-            f"Expected (H, W, C) or (H, W) images. Got sample 0 of shape {first.shape}."
+            f"Expected (H, W, C) or (H, W) images (or (C, H, W) tensors). Got sample 0 of "
+            f"shape {tuple(first.shape)}."
         )
     channels = first.shape[2] if ndim == 3 else 1
     host = []
-    for i, a in enumerate(arrays):
+    for i, a in enumerate(images):
         check_sample(a, i, dtype)
+        shape = tuple(a.shape)
         if a.ndim != ndim:
             raise ValueError(
                 f"Expected every sample to be {'(H, W, C)' if ndim == 3 else '(H, W)'} like "
-                f"sample 0 (shape {first.shape}). Got sample {i} of shape {a.shape}."
+                f"sample 0 (shape {tuple(first.shape)}). Got sample {i} of shape {shape}."
             )
-        c = a.shape[2] if ndim == 3 else 1
+        c = shape[2] if ndim == 3 else 1
         if c != channels:
             raise ValueError(
                 f"Expected every sample to have {channels} channels like sample 0 (shape "
-                f"{first.shape}); heights and widths may differ. Got sample {i} of shape "
-                f"{a.shape}."
+                f"{tuple(first.shape)}); heights and widths may differ. Got sample {i} of shape "
+                f"{shape}."
             )
-        if a.shape[0] == 0 or a.shape[1] == 0 or c == 0:
+        if shape[0] == 0 or shape[1] == 0 or c == 0:
             raise ValueError(
-                f"Expected images with at least one pixel. Got sample {i} of shape {a.shape}."
+                f"Expected images with at least one pixel. Got sample {i} of shape {shape}."
             )
-        host.append((int(a.shape[0]), int(a.shape[1]), int(c)))
+        host.append((int(shape[0]), int(shape[1]), int(c)))
     return host, ndim, dtype

@@ -1,10 +1,17 @@
 """Nested samples and batches: where the image is, the rest of a batch without it, moving it.
 
 A sample is an image (a NumPy array, a tensor or a PIL image) or a tuple, list, named tuple
-or dict that holds one at ``image_key``. The loaders take the image out (:func:`get_item`),
-collate or move the rest with a placeholder where the image was (:data:`HOLE`,
-:func:`collate_holed`, :func:`to_device`), and put the processed image back
-(:func:`put_item`).
+or dict that holds one at ``image_key``: a position in a tuple or list, a key in a dict. The
+default, 0, is the first item of a tuple or list and, in a dict without a key 0, the
+``"image"`` key (Hugging Face ``datasets``, torchvision v2 samples) (:func:`resolve_key`).
+
+Every collate and loader takes the image out the same way (:func:`split_images`), collates
+or moves the rest with a placeholder where the image was (:data:`HOLE`,
+:func:`collate_holed`, :func:`to_device`), and puts the image batch back (:func:`put_item`).
+So every field that is not the image comes out the same whichever path made the batch, with
+DataLoader workers or without: as ``default_collate`` makes it, arrays stacked when their
+shapes agree and a :class:`ValueError` naming the field when they do not
+(:func:`check_fields`); never a :class:`gpuprep.RaggedBatch`.
 """
 
 from __future__ import annotations
@@ -17,20 +24,28 @@ import torch
 from torch import Tensor
 
 from ..compat import collate_nested
-from .collate import collate_fn_map
+from .images import is_image_sample
 from .pil import is_pil_image
 from .ragged import RaggedBatch
+from .stack import collate_fn_map
 
 __all__ = [
+    "DEFAULT_DICT_KEY",
     "HOLE",
     "Key",
+    "check_fields",
     "collate_holed",
     "for_each_tensor",
     "get_item",
     "is_image",
     "put_item",
+    "resolve_key",
+    "split_images",
     "to_device",
 ]
+
+# Where the default image_key, 0, looks in a dict sample that has no key 0.
+DEFAULT_DICT_KEY = "image"
 
 Key = Any  # an int position in tuple/list samples, a key in dict samples
 
@@ -50,12 +65,119 @@ class _Hole:
 HOLE = _Hole()
 
 
-def collate_holed(samples: Sequence[Any]) -> Any:
-    """The batch of everything but the image, which stays a :data:`HOLE`."""
+def collate_holed(samples: Sequence[Any], image_key: Key = None) -> Any:
+    """The batch of everything but the image, which stays a :data:`HOLE`: every field as
+    ``default_collate`` makes it, checked first by :func:`check_fields`. ``image_key`` is
+    where the image was (None: no image was found), for the error."""
+    check_fields(samples, image_key)
     fn_map = {**collate_fn_map(), _Hole: lambda batch, *, collate_fn_map=None: HOLE}
     return collate_nested(samples, fn_map)
 
 
+def resolve_key(sample: Any, key: Key) -> Key:
+    """Where the image is in ``sample`` for ``image_key=key``: ``key`` itself, or
+    :data:`DEFAULT_DICT_KEY` for the default key 0 in a dict that has no key 0 but that one."""
+    if (
+        isinstance(sample, Mapping)
+        and key == 0
+        and not isinstance(key, bool)
+        and 0 not in sample
+        and DEFAULT_DICT_KEY in sample
+    ):
+        return DEFAULT_DICT_KEY
+    return key
+
+
+def split_images(
+    samples: Sequence[Any], image_key: Key, *, required: bool
+) -> tuple[list[Any] | None, list[Any] | None, Key]:
+    """The images of a batch, the samples with a :data:`HOLE` where the image was, and the
+    resolved key: ``(images, None, None)`` for bare images, ``(None, None, None)`` when
+    there is no image and none is ``required``.
+
+    Not required (:func:`gpuprep.collate`, :func:`gpuprep.collate_ragged`), a sample holds an
+    image when it is one, or when its item at ``image_key`` is a 2-D or 3-D array or tensor
+    or a PIL image; anything else is collated as ``default_collate`` would. Required (the
+    loaders, which preprocess it), a bare array, tensor or PIL image is the image, and a
+    sample without ``image_key`` raises as :func:`get_item` says.
+    """
+    first = samples[0]
+    if is_image(first):
+        if required or is_image_sample(first):
+            return list(samples), None, None
+        return None, None, None
+    key = resolve_key(first, image_key)
+    if not required and not _holds(first, key) and key == 0:
+        return None, None, None  # the default key, and nothing there: no image
+    images = [get_item(s, resolve_key(s, key), f"sample {i}") for i, s in enumerate(samples)]
+    if not required and not is_image_sample(images[0]):
+        return None, None, None
+    holed = [put_item(s, resolve_key(s, key), HOLE) for s in samples]
+    return images, holed, key
+
+
+def _holds(sample: Any, key: Key) -> bool:
+    if isinstance(sample, Mapping):
+        return key in sample
+    if isinstance(sample, (tuple, list)):
+        return isinstance(key, int) and not isinstance(key, bool) and -len(sample) <= key < len(sample)
+    return False
+
+
+def check_fields(samples: Sequence[Any], image_key: Key = None) -> None:
+    """Every array or tensor field that is not the image has one shape in every sample.
+
+    Raises:
+        ValueError: naming the first field whose shape differs, the two samples and their
+            shapes, and what to do (only the image may change size).
+    """
+    if len(samples) < 2:
+        return
+    for keys, shape0, i, shape in _field_shapes(samples, ()):
+        path = "".join(f"[{k!r}]" for k in keys) or "(the whole sample)"
+        if image_key is not None:
+            found = (
+                f"Only the image (image_key={image_key!r}) may change size from sample to "
+                f"sample."
+            )
+        else:
+            found = (
+                f"No image was found at image_key=0 (the first item of a tuple or list, a "
+                f"dict's {DEFAULT_DICT_KEY!r} key): if this field is the image, say so with "
+                f"image_key={keys[0]!r} (functools.partial(gpuprep.collate_ragged, "
+                f"image_key=...) as the collate_fn, or gpuprep.DataLoader(..., image_key=...))."
+                if len(keys) == 1
+                else "No image was found at image_key=0."
+            )
+        raise ValueError(
+            f"Expected field {path} to have one shape in every sample: every field but the "
+            f"image is stacked as default_collate stacks it. Got shape {shape0} in sample 0 "
+            f"and {shape} in sample {i}. {found} Targets that must follow the image's "
+            f"geometry (boxes, masks) are to be taken by a targets= argument, which is not "
+            f"available yet; until then give this field one shape in every sample (pad it)."
+        )
+
+
+def _field_shapes(samples: Sequence[Any], keys: tuple) -> Any:
+    """(keys, shape in sample 0, i, shape in sample i) for the first array or tensor field
+    whose shape differs, if any; nested tuples, lists and dicts are walked as
+    ``default_collate`` walks them."""
+    first = samples[0]
+    if isinstance(first, (np.ndarray, Tensor)):
+        shape0 = tuple(first.shape)
+        for i, s in enumerate(samples):
+            if isinstance(s, (np.ndarray, Tensor)) and tuple(s.shape) != shape0:
+                yield keys, shape0, i, tuple(s.shape)
+                return
+    elif isinstance(first, Mapping):
+        for k in first:
+            if all(isinstance(s, Mapping) and k in s for s in samples):
+                yield from _field_shapes([s[k] for s in samples], (*keys, k))
+    elif isinstance(first, (tuple, list)):
+        n = len(first)
+        if all(isinstance(s, (tuple, list)) and len(s) == n for s in samples):
+            for j in range(n):
+                yield from _field_shapes([s[j] for s in samples], (*keys, j))
 def get_item(sample: Any, key: Key, where: str) -> Any:
     """``sample[key]``, with an error that says which sample and which keys there are.
 
@@ -67,7 +189,13 @@ def get_item(sample: Any, key: Key, where: str) -> Any:
     """
     if isinstance(sample, Mapping):
         if key not in sample:
-            raise KeyError(f"Expected image_key {key!r} in {where}. Its keys are {list(sample)}.")
+            default = (
+                f" (the default, 0, takes a dict's {DEFAULT_DICT_KEY!r} key)" if key == 0 else ""
+            )
+            raise KeyError(
+                f"Expected image_key {key!r} in {where}{default}. Its keys are {list(sample)}: "
+                f"pass image_key=<the image's key>."
+            )
         return sample[key]
     if isinstance(sample, (tuple, list)):
         if not isinstance(key, int) or isinstance(key, bool):

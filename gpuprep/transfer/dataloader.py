@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -52,13 +53,15 @@ def DataLoader(  # noqa: N802  (named like the class it stands in for)
     ``preprocess``'s output.
 
     Args:
-        dataset: samples of uint8/uint16/float (H, W, C) or (H, W) NumPy arrays or PIL images,
-            bare or in tuples, lists or dicts.
+        dataset: samples whose image is a uint8/uint16/float (H, W, C) or (H, W) NumPy
+            array, a PIL image or a (C, H, W) or (H, W) CPU tensor (floats in [0, 1]), bare
+            or in tuples, lists or dicts.
         batch_size: as in ``torch.utils.data.DataLoader``.
         device: where batches go; ``None`` picks it as :func:`gpuprep.resolve_device`.
         preprocess: the module run on the device, :class:`gpuprep.Preprocess` by default.
         num_workers: DataLoader worker processes.
-        image_key: position or key of the image in each sample.
+        image_key: position or key of the image in each sample (the default, 0, takes a
+            dict's ``"image"`` key where it has no key 0).
         prefetch: batches kept in flight by :class:`DeviceLoader` (with workers).
         **kwargs: every other ``torch.utils.data.DataLoader`` keyword (shuffle, sampler,
             drop_last, persistent_workers, generator, ...), passed through.
@@ -88,12 +91,11 @@ def DataLoader(  # noqa: N802  (named like the class it stands in for)
     if num_workers > 0:
         kwargs.setdefault("pin_memory", dev.type == "cuda")
         ragged = getattr(preprocess, "geometry", None) is not None
+        collate_fn = collate_ragged if ragged else collate
+        if image_key != 0:
+            collate_fn = functools.partial(collate_fn, image_key=image_key)
         base = torch.utils.data.DataLoader(
-            dataset,
-            batch_size,
-            num_workers=num_workers,
-            collate_fn=collate_ragged if ragged else collate,
-            **kwargs,
+            dataset, batch_size, num_workers=num_workers, collate_fn=collate_fn, **kwargs
         )
         return DeviceLoader(
             base, device=dev, preprocess=preprocess, image_key=image_key, prefetch=prefetch

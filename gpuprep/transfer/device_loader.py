@@ -15,7 +15,16 @@ from torch import nn
 
 from ..data.devices import resolve_device
 from ..data.ragged import RaggedBatch
-from ..data.samples import HOLE, Key, for_each_tensor, get_item, is_image, put_item, to_device
+from ..data.samples import (
+    HOLE,
+    Key,
+    for_each_tensor,
+    get_item,
+    is_image,
+    put_item,
+    resolve_key,
+    to_device,
+)
 from ..nn.preprocess import Preprocess
 from .gpu_collate import GPUCollate
 
@@ -60,7 +69,8 @@ class DeviceLoader:
         device: where batches go; ``None`` picks it as :func:`gpuprep.resolve_device` says
             (the CPU without CUDA, ``cuda:$LOCAL_RANK``, ...).
         preprocess: the module run on the device, :class:`gpuprep.Preprocess` by default.
-        image_key: position or key of the image in each batch; bare tensors are the image.
+        image_key: position or key of the image in each batch (the default, 0, takes a
+            dict's ``"image"`` key where it has no key 0); bare tensors are the image.
         prefetch: how many batches to keep in flight (an int >= 1).
 
     Raises:
@@ -178,8 +188,9 @@ class DeviceLoader:
         if is_image(batch) or isinstance(batch, RaggedBatch):
             image, rest = batch, None
         else:
-            image = get_item(batch, self.image_key, "the batch")
-            rest = to_device(put_item(batch, self.image_key, HOLE), self.device)
+            key = resolve_key(batch, self.image_key)
+            image = get_item(batch, key, "the batch")
+            rest = to_device(put_item(batch, key, HOLE), self.device)
         if isinstance(image, np.ndarray):
             image = torch.from_numpy(image)
         if side is not None:
@@ -198,7 +209,7 @@ class DeviceLoader:
                     stacklevel=4,
                 )
         out = self.preprocess(image.to(self.device, non_blocking=True))
-        return out if rest is None else put_item(rest, self.image_key, out)
+        return out if rest is None else put_item(rest, key, out)
 
     def __repr__(self) -> str:
         return (

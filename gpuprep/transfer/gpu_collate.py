@@ -10,16 +10,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 from torch.utils.data import get_worker_info
 
 from ..compat import caller_pins_memory
 from ..data.buffers import BufferPool
-from ..data.collate import stack_arrays
+from ..data.collate import stack_images
 from ..data.collate_ragged import pack_ragged
 from ..data.devices import resolve_device
 from ..data.ragged import RaggedBatch
-from ..data.samples import HOLE, Key, collate_holed, get_item, is_image, put_item, to_device
+from ..data.samples import Key, collate_holed, put_item, split_images, to_device
 from ..nn.preprocess import Preprocess
 
 __all__ = ["GPUCollate", "PinMemoryError"]
@@ -48,7 +48,8 @@ class GPUCollate:
 
     For ``DataLoader(..., num_workers=0)``, with the DataLoader's ``pin_memory`` left off (the
     batch it returns is already on the device; a pinning DataLoader gets a clear error on its
-    first batch). Images (arrays or PIL images) are stacked straight into a pinned host buffer
+    first batch). Images ((H, W, C) arrays, PIL images or (C, H, W) tensors, as
+    :func:`gpuprep.collate` takes them) are stacked straight into a pinned host buffer
     that is reused across batches (never while its copy is still in flight), copied to the
     device with one ``non_blocking`` copy, and run through ``preprocess`` there. The rest of
     the batch comes out as :func:`gpuprep.collate` makes it, moved to the device (labels stay
@@ -60,8 +61,9 @@ class GPUCollate:
             (the CPU without CUDA, ``cuda:$LOCAL_RANK``, ...); ``"cpu"`` works too (no
             pinning).
         preprocess: the module run on the device, :class:`gpuprep.Preprocess` by default.
-        image_key: position of the image in tuple/list samples, or its key in dict samples.
-            When the samples are bare arrays (or PIL images) the whole batch is the image.
+        image_key: position of the image in tuple/list samples, or its key in dict samples;
+            the default, 0, takes a dict's ``"image"`` key where it has no key 0. When the
+            samples are bare arrays, tensors or PIL images the whole sample is the image.
 
     Raises:
         RuntimeError: when called inside a DataLoader worker, on every device, or pickled
@@ -101,20 +103,15 @@ class GPUCollate:
             )
         if len(samples) == 0:
             raise ValueError("Expected a non-empty batch of samples. Got an empty batch.")
-        if is_image(samples[0]):
-            images, structure = list(samples), None
-        else:
-            images = [get_item(s, self.image_key, f"sample {i}") for i, s in enumerate(samples)]
-            holed = [put_item(s, self.image_key, HOLE) for s in samples]
-            structure = to_device(collate_holed(holed), self.device)
-        if images and isinstance(images[0], Tensor):
-            images = [_host_array(t, i) for i, t in enumerate(images)]
+        images, holed, key = split_images(samples, self.image_key, required=True)
+        assert images is not None  # required: found, or raised
+        structure = None if holed is None else to_device(collate_holed(holed, key), self.device)
         if getattr(self.preprocess, "geometry", None) is not None:
             image = self._transfer(pack_ragged(images, alloc=self._staging.empty))
         else:
-            image = self._transfer(stack_arrays(images, alloc=self._staging.empty))
+            image = self._transfer(stack_images(images, alloc=self._staging.empty))
         out = self.preprocess(image)
-        return out if structure is None else put_item(structure, self.image_key, out)
+        return out if structure is None else put_item(structure, key, out)
 
     def _transfer(self, host: Any) -> Any:
         """One copy of a batch tensor or RaggedBatch in a staging buffer to the device."""
@@ -146,8 +143,3 @@ class GPUCollate:
             f"preprocess={self.preprocess})"
         )
 
-
-def _host_array(t: Tensor, index: int) -> np.ndarray:
-    if t.device.type != "cpu":
-        raise ValueError(f"Expected sample {index} on the CPU. Got a tensor on {t.device}.")
-    return t.numpy()

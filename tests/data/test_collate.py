@@ -30,7 +30,9 @@ RNG = np.random.default_rng(1)
 
 def img(h=6, w=5, c=3, dtype=np.uint8):
     shape = (h, w) if c is None else (h, w, c)
-    return RNG.integers(0, 200, shape).astype(dtype)
+    a = RNG.integers(0, 200, shape)
+    # Floating images are in [0, 1], the contract of ToTensor and ToDtype(scale=True).
+    return (a / 255).astype(dtype) if np.dtype(dtype).kind == "f" else a.astype(dtype)
 
 
 @pytest.mark.parametrize("c", [None, 1, 3, 4])
