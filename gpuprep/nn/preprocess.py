@@ -18,6 +18,7 @@ from ..ops.affine import AffineCache
 from ..ops.denormalize import denormalize_with
 from ..ops.normalize import run_plain
 from ..ops.pipeline import batch_sizes, run_geometry
+from ..ops.value_range import RangeCheck
 
 __all__ = ["Preprocess"]
 
@@ -105,6 +106,8 @@ class Preprocess(nn.Module):
         # Scale and bias per (device, input max value, unit), derived once from mean/std, so
         # a batch on another device than the statistics costs no copy per call.
         self._affine = AffineCache()
+        # Floating input in [0, 1]: checked per call, on CUDA read back at the next one.
+        self._values = RangeCheck()
 
     @property
     def channels(self) -> int:
@@ -136,6 +139,7 @@ class Preprocess(nn.Module):
                 augment=self.augment,
                 cache=self._affine,
                 out_pool=self._outputs,
+                values=self._values,
             )
         return run_plain(
             C.as_tensor(x),
@@ -148,6 +152,7 @@ class Preprocess(nn.Module):
             augment=self.augment,
             cache=self._affine,
             out_pool=self._outputs,
+            values=self._values,
         )
 
     @classmethod
@@ -234,6 +239,7 @@ class Preprocess(nn.Module):
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
         self.__dict__.setdefault("_affine", AffineCache())  # derived again where it is used
+        self.__dict__.setdefault("_values", RangeCheck())
         self.__dict__.setdefault("backend", "auto")
 
     def extra_repr(self) -> str:

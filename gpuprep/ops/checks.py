@@ -34,6 +34,7 @@ __all__ = [
     "check_layout",
     "check_output_dtype",
     "check_stats",
+    "check_units",
     "max_value",
     "output_shape",
     "require_tensor",
@@ -144,14 +145,16 @@ def check_batch(x: Tensor, layout: str = "NHWC") -> int:
                 f"{shape[3]} channels but looks like an NCHW batch of {shape[1]}-channel "
                 f"images (torchvision.io.read_image, decode_jpeg and PILToTensor give "
                 f'(C, H, W)). Pass layout="NCHW" (Preprocess(layout="NCHW")), or '
-                f"x.permute(0, 2, 3, 1) for NHWC."
+                f"x.permute(0, 2, 3, 1) for NHWC, or collate the samples with gpuprep.collate, "
+                f"which stacks (C, H, W) tensors as (N, H, W, C)."
             )
         if layout == "NCHW" and shape[1] not in _IMAGE_CHANNELS and shape[3] in _IMAGE_CHANNELS:
             raise ValueError(
                 f"Expected an NCHW batch (N, C, H, W). Got shape {shape}, which reads as "
                 f"{shape[1]} channels but looks like an NHWC batch of {shape[3]}-channel "
-                f'images (NumPy, PIL and OpenCV give (H, W, C)). Pass layout="NHWC" '
-                f"(the default), or x.permute(0, 3, 1, 2) for NCHW."
+                f"images (NumPy, PIL and OpenCV give (H, W, C), and so do gpuprep.collate and "
+                f'collate_ragged, from (C, H, W) tensors too). Pass layout="NHWC" (the '
+                f"default), or x.permute(0, 3, 1, 2) for NCHW."
             )
     h, w = (shape[1], shape[2]) if layout == "NHWC" else (shape[2], shape[3])
     if h == 0 or w == 0:
@@ -225,6 +228,7 @@ def check_stats(mean: Stats, std: Stats) -> tuple[Tensor, Tensor]:
         )
     if bool((s <= 0).any()):
         raise ValueError(f"Expected every std > 0. Got std={s.tolist()}.")
+    check_units(m.tolist(), s.tolist())
     c = max(m.numel(), s.numel())
     m = m.expand(c).clone().view(1, c, 1, 1)
     s = s.expand(c).clone().view(1, c, 1, 1)
@@ -303,7 +307,7 @@ def as_stats(mean: Stats, std: Stats) -> tuple[Tensor, Tensor]:
     if not isinstance(mean, Tensor) and not isinstance(std, Tensor):
         return check_stats(mean, std)
     device = mean.device if isinstance(mean, Tensor) else std.device  # type: ignore[union-attr]
-    m, _ = _stat_tensor(mean, "mean", device)
+    m, mean_values = _stat_tensor(mean, "mean", device)
     s, std_values = _stat_tensor(std, "std", device)
     k_m, k_s = m.numel(), s.numel()
     if k_m != k_s and 1 not in (k_m, k_s):
@@ -313,7 +317,49 @@ def as_stats(mean: Stats, std: Stats) -> tuple[Tensor, Tensor]:
         )
     if std_values is not None and any(v <= 0 for v in std_values):
         raise ValueError(f"Expected every std > 0. Got std={std_values}.")
+    check_units(mean_values, std_values)
     return _as_4d(m), _as_4d(s)
+
+
+def check_units(mean: list[float] | None, std: list[float] | None) -> None:
+    """Statistics in [0, 1] units: every mean in [0, 1] and every std at most 1 (``None``:
+    values not read, on a device).
+
+    Raises:
+        ValueError: statistics that can only be in 0-255 units (OpenCV and mmcv configs
+            write ``mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)``), or a
+            mean outside [0, 1], with the ``/ 255`` fix.
+    """
+    bad_mean = mean is not None and any(not 0.0 <= v <= 1.0 for v in mean)
+    bad_std = std is not None and any(v > 1.0 for v in std)
+    if not (bad_mean or bad_std):
+        return
+    got = ", ".join(
+        f"{name}={tuple(round(v, 6) for v in values)}"
+        for name, values in (("mean", mean), ("std", std))
+        if values is not None
+    )
+    fix = ", ".join(
+        f"{name}={tuple(round(v / 255, 6) for v in values)}"
+        for name, values in (("mean", mean), ("std", std))
+        if values is not None
+    )
+    expected = (
+        "Expected mean and std in [0, 1] units (every mean in [0, 1], every std at most 1): "
+        "they apply to the image scaled to [0, 1], uint8 / 255."
+    )
+    in_255 = all(0.0 <= v <= 255.0 for v in mean or ()) and all(v <= 255.0 for v in std or ())
+    if in_255 and any(v > 1.0 for v in mean or ()):
+        raise ValueError(
+            f"{expected} Got {got}, which reads as 0-255 units (as OpenCV and mmcv configs "
+            f"write them). Divide them by 255: {fix}."
+        )
+    if in_255 and not bad_mean:
+        raise ValueError(
+            f"{expected} Got {got}: a std above 1 is wider than the whole [0, 1] range. If "
+            f"they are 0-255 units, divide them by 255: {fix}."
+        )
+    raise ValueError(f"{expected} Got {got}.")
 
 
 def _as_4d(t: Tensor) -> Tensor:

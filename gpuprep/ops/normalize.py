@@ -40,6 +40,7 @@ from .checks import (
 )
 from .mode import recording
 from .normalize_kernel import write_normalized
+from .value_range import FUNCTIONAL, RangeCheck
 
 __all__ = ["augmented", "finish", "normalize", "normalize_with", "run_plain", "scale_bias"]
 
@@ -62,7 +63,8 @@ def normalize(
     """Cast, permute and normalize an image batch in one go.
 
     Args:
-        x: uint8, uint16 or floating batch tensor in ``layout``; never modified.
+        x: uint8, uint16 or floating batch tensor in ``layout`` (floats in [0, 1]); never
+            modified.
         mean: per-channel mean in [0, 1] units: a float, a sequence or a tensor of 1 or C
             values.
         std: per-channel std in [0, 1] units, as ``mean``, all > 0.
@@ -77,6 +79,11 @@ def normalize(
 
     Returns:
         ``(x / max - mean) / std`` as (N, C, H, W) of ``dtype`` on x's device.
+
+    Raises:
+        ValueError: a floating batch outside [0, 1] (on CUDA from a later call, see
+            :mod:`gpuprep.ops.value_range`), statistics outside [0, 1] units, and the batch
+            checks' errors.
 
     Shape:
         (N, H, W, C) or (N, H, W) for NHWC, (N, C, H, W) for NCHW -> (N, C, H, W).
@@ -99,6 +106,7 @@ def normalize(
         channels_last=channels_last,
         backend=backend,
         out=out,
+        values=FUNCTIONAL,
     )
 
 
@@ -115,16 +123,20 @@ def run_plain(
     augment: Augment | None = None,
     cache: AffineCache | None = None,
     out_pool: BufferPool | None = None,
+    values: RangeCheck | None = None,
 ) -> Tensor:
     """The plain path, for checked options and (1, K, 1, 1) statistics: the batch checked
-    once (shape, dtype, channels against the statistics), the call's recording and backend
-    decided once, then ``augment`` (if any) on the [0, 1] image, then the normalization
-    into ``out``, a pooled CPU buffer or a fresh output."""
+    once (shape, dtype, channels against the statistics, and with ``values`` a floating
+    batch's range), the call's recording and backend decided once, then ``augment`` (if
+    any) on the [0, 1] image, then the normalization into ``out``, a pooled CPU buffer or a
+    fresh output."""
     xv = to_nchw(x, layout)  # checks the batch
     c = int(xv.shape[1])
     check_channels(c, mean.shape[1], x.shape)
     check_channels(c, std.shape[1], x.shape)
     mode = recording(xv, mean, std)
+    if values is not None:
+        values(x, mode)
     path = backends.select(backend, xv.device, recording=mode)
     if augment is not None:
         scale, bias = scale_bias(mean, std, xv.device, xv.dtype, cache, mode, unit=True)

@@ -37,6 +37,7 @@ from .checks import (
 from .mode import recording
 from .normalize import Augment, augmented, finish, run_plain, scale_bias
 from .resample import crop_resize
+from .value_range import FUNCTIONAL, RangeCheck
 
 __all__ = ["batch_sizes", "crop_resize_normalize", "run_geometry"]
 
@@ -46,6 +47,13 @@ def batch_sizes(x: Tensor | RaggedBatch, layout: str = "NHWC") -> tuple[list[tup
     count; checks the batch (:func:`gpuprep.ops.checks.check_batch`)."""
     if isinstance(x, RaggedBatch):
         max_value(x.dtype)
+        if check_layout(layout) != "NHWC":
+            raise ValueError(
+                f"Expected layout='NHWC' for a RaggedBatch, whose images are (H, W, C) "
+                f"whatever the samples were (collate_ragged reads (C, H, W) tensors into that "
+                f"order). Got layout={layout!r}: leave layout at its default, 'NHWC'; "
+                f"layout='NCHW' is for dense (N, C, H, W) batch tensors."
+            )
         return x.sizes, x.channels
     c = check_batch(x, layout)
     n = int(x.shape[0])
@@ -149,6 +157,7 @@ def crop_resize_normalize(
         backend=backend,
         interpolation=mode,
         antialias=bool(antialias),
+        values=FUNCTIONAL,
     )
 
 
@@ -168,6 +177,7 @@ def run_geometry(
     augment: Augment | None = None,
     cache: AffineCache | None = None,
     out_pool: BufferPool | None = None,
+    values: RangeCheck | None = None,
 ) -> Tensor:
     """The geometry path, for checked options and (1, K, 1, 1) statistics.
 
@@ -201,12 +211,15 @@ def run_geometry(
             augment=augment,
             cache=cache,
             out_pool=out_pool,
+            values=values,
         )
+    mode = recording(x, mean, std)
+    if values is not None:
+        values(x, mode)
     if interpolation is None:
         interpolation = plan.interpolation if plan is not None else "bilinear"
     if antialias is None:
         antialias = plan.antialias if plan is not None else True
-    mode = recording(x, mean, std)
     path = backends.select(backend, x.device, interpolation=interpolation, recording=mode)
     clamp = None
     if interpolation == "bicubic" and not x.dtype.is_floating_point:

@@ -123,7 +123,7 @@ def test_out_is_refused_while_gradients_are_recorded():
 
 @pytest.mark.parametrize("dtype", list(F.OUTPUT_DTYPES))
 def test_float64_input_computes_in_float32(device, dtype):
-    x = torch.rand(3, 7, 5, 3, dtype=torch.float64, device=device) * 1.3 - 0.1
+    x = torch.rand(3, 7, 5, 3, dtype=torch.float64, device=device)
     pre = Preprocess(dtype=dtype).to(device)
     got = pre(x)
     # the same numbers through float32: x rounded once, float32 arithmetic, one rounding
