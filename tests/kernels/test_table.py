@@ -12,7 +12,7 @@ import weakref
 import numpy as np
 import pytest
 import torch
-from helpers import FakeStream
+from helpers import MEAN3, SLEEP, STD3, FakeStream
 
 import gpuprep
 from gpuprep.geometry import GeometryParams
@@ -258,3 +258,29 @@ def test_a_capture_reads_the_warm_up_copy_without_waiting_and_keeps_it(cuda_copi
     n = len(log)
     assert read(cache, fresh, "consumer") is not in_graph()
     assert since(log, n)[0] == ("copy", "consumer")
+
+
+@pytest.mark.cuda
+def test_a_table_copied_on_a_busy_side_stream_is_ready_on_the_main_stream(monkeypatch):
+    """The side stream copies the table behind a long sleep, as a DeviceLoader's busy side
+    stream would; the main stream's call on the same sizes hits that copy and must wait for
+    it on the device: launched at once, its kernel would read whatever the memory held."""
+    from gpuprep import functional as F
+    from gpuprep.kernels import backends
+
+    x = torch.randint(0, 256, (4, 37, 29, 3), dtype=torch.uint8, device="cuda")
+    boxes = torch.tensor([[0, 0, 37, 29], [3, 2, 30, 20], [5, 5, 20, 20], [1, 0, 36, 28]])
+    kw = dict(mean=MEAN3, std=STD3, flip=torch.tensor([False, True, False, True]))
+    ref = F.crop_resize_normalize(x, boxes, (16, 12), **kw, backend="torch")
+    F.crop_resize_normalize(x, boxes, (16, 12), **kw, backend="triton")  # compiles the kernel
+    monkeypatch.setattr(backends, "_tables", TableCache())  # so the next call copies
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        torch.cuda._sleep(SLEEP)  # the table's copy queues behind this
+        on_side = F.crop_resize_normalize(x, boxes, (16, 12), **kw, backend="triton")
+    on_main = F.crop_resize_normalize(x, boxes, (16, 12), **kw, backend="triton")  # a hit
+    assert len(backends._tables._entries) == 1
+    torch.testing.assert_close(on_main, ref, rtol=0, atol=2e-5)
+    torch.cuda.current_stream().wait_stream(side)
+    torch.testing.assert_close(on_side, ref, rtol=0, atol=2e-5)
