@@ -1,13 +1,15 @@
-"""Fixtures: the device a test runs on (CUDA skipped where absent), and no CUDA garbage in
-forked workers. What tests share besides lives in helpers.py."""
+"""Fixtures: the device a test runs on (CUDA skipped where absent), no CUDA garbage in
+forked workers, and CUDA streams faked to check stream protocols without a GPU. What tests
+share besides lives in helpers.py."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
 import torch
-from helpers import DEVICES
+from helpers import DEVICES, FakeEvent, FakeStream
 
 CUDA = torch.cuda.is_available()
 
@@ -51,6 +53,30 @@ def _new_test_collects_before_its_first_fork():
 @pytest.fixture(params=DEVICES)
 def device(request) -> str:
     return request.param
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """torch.cuda's current stream, stream context and events replaced by fakes that log
+    into one list: returns (log, side, current), ``current`` the stack of current streams,
+    the "consumer" stream at its bottom, ``side`` a second stream."""
+    log: list = []
+    consumer = FakeStream("consumer", log)
+    side = FakeStream("side", log)
+    current = [consumer]
+
+    @contextlib.contextmanager
+    def stream_ctx(s):
+        current.append(s)
+        try:
+            yield
+        finally:
+            current.pop()
+
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: current[-1])
+    monkeypatch.setattr(torch.cuda, "stream", stream_ctx)
+    monkeypatch.setattr(torch.cuda, "Event", lambda *a, **k: FakeEvent(log))
+    return log, side, current
 
 
 # The kernels' numerics run only when asked for: interpreted, in a process of their own

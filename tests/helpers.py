@@ -1,5 +1,6 @@
 """What the tests share: the float64 references and their tolerances, the datasets, the
-loaders, the op recorder. Imported as ``from helpers import ...`` (tests/ is on the path)."""
+loaders, the op recorder, the recording fakes of CUDA streams and events. Imported as
+``from helpers import ...`` (tests/ is on the path)."""
 
 from __future__ import annotations
 
@@ -275,3 +276,32 @@ class Ops(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.names.append(str(func.overloadpacket.__name__))
         return func(*args, **(kwargs or {}))
+
+
+# ------------------------------------------------------- recording fakes of CUDA streams
+
+
+class FakeStream:
+    """A CUDA stream that logs its waits (the ``fake_cuda`` fixture, conftest.py)."""
+
+    def __init__(self, name, log):
+        self.name, self.log = name, log
+
+    def wait_stream(self, other):
+        self.log.append(("wait_stream", self.name, other.name))
+
+    def wait_event(self, event):
+        self.log.append(("wait_event", self.name, event.id))
+
+
+class FakeEvent:
+    """A CUDA event that logs where it is recorded, numbered in the order made."""
+
+    count = 0
+
+    def __init__(self, log):
+        FakeEvent.count += 1
+        self.id, self.log = FakeEvent.count, log
+
+    def record(self, stream):
+        self.log.append(("record", stream.name, self.id))

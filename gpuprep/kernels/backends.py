@@ -22,7 +22,9 @@ For ``"triton"`` every "torch path" above but the first is a :class:`RuntimeErro
 the reason. Both paths check their arguments the same way before this choice
 (:mod:`gpuprep.ops.pipeline`); this module adds what the kernels need besides: the
 per-sample table of the geometry path (:mod:`gpuprep.kernels.table`), copied to the device
-without a sync.
+without a sync and kept there by content in one :class:`~gpuprep.kernels.table.TableCache`
+shared by every stream: a table copied on one stream (a DeviceLoader's side stream) and
+read on another (the main stream) is waited for there on the device, not on the host.
 """
 
 from __future__ import annotations
@@ -195,10 +197,7 @@ def resample_normalize(
     table, pixel_strides = param_table(
         x, params, layout, interpolation=interpolation, antialias=antialias
     )
-    dev_table = _tables.get(table, device)
-    if device.type == "cuda" and not torch.cuda.is_current_stream_capturing():
-        # Read on this stream: an evicted table is not reused before the kernel is done.
-        dev_table.record_stream(torch.cuda.current_stream(device))
+    dev_table = _tables.get(table, device)  # ready on this stream (TableCache says how)
     src = x.data if isinstance(x, RaggedBatch) else x
     return _kernels().resample_normalize(
         src,

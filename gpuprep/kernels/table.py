@@ -9,13 +9,17 @@ writes them by these names, and the tests derive what they check from it.
 The table is built on the host from parameters checked against the batch and from the
 batch's host-side shapes (a :class:`gpuprep.RaggedBatch` keeps its shapes and offsets on the
 host), so nothing is read back from the device. :class:`TableCache` keeps recent device
-copies. This module does not import Triton.
+copies, one cache for every stream: a copy made on one stream is waited for on the device
+by any other stream that reads it, and a CUDA graph captured after a warm-up call reads the
+warm-up's copy. This module does not import Triton.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -113,32 +117,95 @@ def taps(box: np.ndarray, resized: np.ndarray, interpolation: str, antialias: bo
     return (np.ceil(2 * half * widen) + 1).astype(np.int64)
 
 
+@dataclass(eq=False)
+class _Entry:
+    host: Tensor  # the copy's source: pinned on CUDA, so the copy needs no sync
+    table: Tensor  # the device copy
+    copied: Any = None  # torch.cuda.Event recorded after the copy on its stream; None off CUDA
+    readers: set = field(default_factory=set)  # streams ordered after the copy
+    kept: bool = False  # read by a captured graph: its replays read it, so never evicted
+
+
 class TableCache:
     """Device copies of recent tables, by content: a geometry without random operations
     (Resize + CenterCrop) on images of recurring sizes copies its table once, and a call
-    captured in a CUDA graph after a warm-up call copies nothing. The pinned host copy is
-    kept with the device copy, so a copy recorded in a graph reads memory that stays put."""
+    captured in a CUDA graph after a warm-up call copies nothing.
+
+    A copy is made from pinned memory without a sync, on the current stream of the call
+    that missed, and an event is recorded after it there. :meth:`get` returns a table ready
+    to be read on the current stream: the first time another stream reads an entry, that
+    stream waits on the event (on the device: no host sync, and nothing to wait for once the
+    copy is done) and the table is recorded on it (``record_stream``), so that when the
+    entry is evicted its memory is not reused before every stream that read it is done;
+    later reads on that stream need neither. A copy still in flight keeps its pinned source
+    from reuse as well (torch records the copying stream on it).
+
+    One cache for every stream rather than one per stream: a DeviceLoader's side stream and
+    an evaluation call on the main stream share the copies, and so do the usual CUDA graph
+    recipe's warm-up on a side stream and its capture on another (``torch.cuda.graph``'s
+    own), which a cache per stream would turn into a miss inside the capture.
+
+    Inside a CUDA graph capture:
+
+    * a hit neither waits nor records: a capturing stream may not wait on an event recorded
+      outside its capture, and ``torch.cuda.graph`` synchronizes the device before it begins,
+      so every copy made before then has finished (synchronize before
+      ``CUDAGraph.capture_begin`` where it is called directly). The graph reads the entry at
+      every replay, so an entry read in a capture is kept: never evicted.
+    * a miss copies into the graph: the device table holds the table only once the graph
+      has replayed, so the copy is not handed to other calls; it is kept, with its pinned
+      source, which every replay reads.
+
+    Kept copies stay as long as the cache, and do not count against ``capacity``.
+    """
 
     def __init__(self, capacity: int = 16) -> None:
         self.capacity = capacity
-        self._entries: OrderedDict[tuple, tuple[Tensor, Tensor]] = OrderedDict()
+        self._entries: OrderedDict[tuple, _Entry] = OrderedDict()
+        self._captured: list[_Entry] = []  # copies made inside a capture, for its replays
         self._lock = threading.Lock()
 
     def get(self, table: np.ndarray, device: torch.device) -> Tensor:
+        """The device copy of ``table``, ready to be read on ``device``'s current stream."""
         key = (str(device), table.shape, table.tobytes())
+        stream: Any = torch.cuda.current_stream(device) if device.type == "cuda" else None
+        capturing = stream is not None and torch.cuda.is_current_stream_capturing()
         with self._lock:
-            hit = self._entries.get(key)
-            if hit is not None:
+            entry = self._entries.get(key)
+            if entry is not None:
                 self._entries.move_to_end(key)
-                return hit[1]
-        host = torch.from_numpy(table)
-        if device.type == "cuda":
-            pinned = torch.empty(host.shape, dtype=host.dtype, pin_memory=True)
-            pinned.copy_(host)
-            host = pinned
-        dev = host.to(device, non_blocking=True)
+                if capturing:
+                    entry.kept = True
+                elif stream is not None and stream not in entry.readers:
+                    stream.wait_event(entry.copied)
+                    entry.table.record_stream(stream)
+                    entry.readers.add(stream)
+                return entry.table
+        entry = self._copy(table, device, stream, capturing)
         with self._lock:
-            self._entries[key] = (host, dev)
-            while len(self._entries) > self.capacity:
-                self._entries.popitem(last=False)
-        return dev
+            if capturing:
+                self._captured.append(entry)
+            elif key not in self._entries:  # else another thread copied it meanwhile
+                self._entries[key] = entry
+                self._evict()
+        return entry.table
+
+    @staticmethod
+    def _copy(table: np.ndarray, device: torch.device, stream: Any, capturing: bool) -> _Entry:
+        host = torch.from_numpy(table)
+        if device.type != "cuda":
+            return _Entry(host, host.to(device))
+        pinned = torch.empty(host.shape, dtype=host.dtype, pin_memory=True)
+        pinned.copy_(host)
+        entry = _Entry(pinned, pinned.to(device, non_blocking=True), kept=capturing)
+        if not capturing:
+            entry.copied = torch.cuda.Event()
+            entry.copied.record(stream)
+            entry.readers.add(stream)
+        return entry
+
+    def _evict(self) -> None:
+        """Drops the least recently used entries beyond ``capacity``, kept ones aside."""
+        free = [key for key, entry in self._entries.items() if not entry.kept]
+        for key in free[: max(len(free) - self.capacity, 0)]:
+            del self._entries[key]

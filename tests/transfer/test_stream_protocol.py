@@ -1,15 +1,15 @@
 """DeviceLoader's CUDA protocol, checked on any machine with recording fakes.
 
 The real streams run only on a GPU (tests marked `cuda`). Here torch.cuda's stream, event and
-stream-context calls are replaced by fakes that log what happens, so the order of the
-protocol can be checked where there is no GPU: for every batch the side stream waits on the
-consumer before the batch is processed, an event is recorded after it, the consumer waits on
-that event before the batch is handed out, and no more than `prefetch` batches are ahead.
+stream-context calls are replaced by fakes that log what happens (`fake_cuda`, conftest.py),
+so the order of the protocol can be checked where there is no GPU: for every batch the side
+stream waits on the consumer before the batch is processed, an event is recorded after it,
+the consumer waits on that event before the batch is handed out, and no more than
+`prefetch` batches are ahead.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import warnings
 
@@ -22,49 +22,6 @@ from gpuprep import (
     DeviceLoader,
 )
 from gpuprep.transfer import PageableMemoryWarning
-
-
-class FakeStream:
-    def __init__(self, name, log):
-        self.name, self.log = name, log
-
-    def wait_stream(self, other):
-        self.log.append(("wait_stream", self.name, other.name))
-
-    def wait_event(self, event):
-        self.log.append(("wait_event", self.name, event.id))
-
-
-class FakeEvent:
-    count = 0
-
-    def __init__(self, log):
-        FakeEvent.count += 1
-        self.id, self.log = FakeEvent.count, log
-
-    def record(self, stream):
-        self.log.append(("record", stream.name, self.id))
-
-
-@pytest.fixture
-def fake_cuda(monkeypatch):
-    log: list = []
-    consumer = FakeStream("consumer", log)
-    side = FakeStream("side", log)
-    current = [consumer]
-
-    @contextlib.contextmanager
-    def stream_ctx(s):
-        current.append(s)
-        try:
-            yield
-        finally:
-            current.pop()
-
-    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: current[-1])
-    monkeypatch.setattr(torch.cuda, "stream", stream_ctx)
-    monkeypatch.setattr(torch.cuda, "Event", lambda *a, **k: FakeEvent(log))
-    return log, side, current
 
 
 def batches(n):
