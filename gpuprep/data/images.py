@@ -147,10 +147,16 @@ def range_fix(lo: float, hi: float) -> str:
             "It looks normalized already: pass the image before normalization, in [0, 1] or "
             "uint8; gpuprep normalizes it with mean and std."
         )
-    if hi > 1.5:
+    if hi > 3.0:
         return (
             "Its values look like 0-255 units: pass the uint8 image as it is (gpuprep scales "
             "it), or divide by 255 (x / 255)."
+        )
+    if hi > 1.5:
+        return (
+            "Its values look like 0-255 units, or normalized already: pass the uint8 image as "
+            "it is (gpuprep scales it), or divide by 255 (x / 255), or pass the image before "
+            "normalization (gpuprep normalizes it with mean and std)."
         )
     return (
         "If it is only a little outside (a bicubic resize overshoots), clamp it: "
