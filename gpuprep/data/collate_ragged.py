@@ -73,7 +73,9 @@ def pack_ragged(
             place.copy_(a)
         else:
             np.copyto(
-                dst[off : off + n].reshape(a.shape), a, casting="no" if a.dtype.isnative else "equiv"
+                dst[off : off + n].reshape(a.shape),
+                a,
+                casting="no" if a.dtype.isnative else "equiv",
             )
         places.append(place)
         off += n

@@ -120,7 +120,8 @@ def _holds(sample: Any, key: Key) -> bool:
     if isinstance(sample, Mapping):
         return key in sample
     if isinstance(sample, (tuple, list)):
-        return isinstance(key, int) and not isinstance(key, bool) and -len(sample) <= key < len(sample)
+        n = len(sample)
+        return isinstance(key, int) and not isinstance(key, bool) and -n <= key < n
     return False
 
 
@@ -137,8 +138,7 @@ def check_fields(samples: Sequence[Any], image_key: Key = None) -> None:
         path = "".join(f"[{k!r}]" for k in keys) or "(the whole sample)"
         if image_key is not None:
             found = (
-                f"Only the image (image_key={image_key!r}) may change size from sample to "
-                f"sample."
+                f"Only the image (image_key={image_key!r}) may change size from sample to sample."
             )
         else:
             found = (
@@ -178,6 +178,8 @@ def _field_shapes(samples: Sequence[Any], keys: tuple) -> Any:
         if all(isinstance(s, (tuple, list)) and len(s) == n for s in samples):
             for j in range(n):
                 yield from _field_shapes([s[j] for s in samples], (*keys, j))
+
+
 def get_item(sample: Any, key: Key, where: str) -> Any:
     """``sample[key]``, with an error that says which sample and which keys there are.
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import collections
 import threading
-from typing import Any
 
 import torch
 from torch import Tensor

@@ -8,7 +8,6 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import get_worker_info
@@ -74,6 +73,7 @@ class GPUCollate:
             raises for the same misuse.
 
     Example:
+        >>> import numpy as np
         >>> gc = GPUCollate("cpu")
         >>> x, y = gc([(np.zeros((8, 8, 3), np.uint8), 1), (np.zeros((8, 8, 3), np.uint8), 2)])
         >>> x.shape, x.dtype, y.tolist()
@@ -142,4 +142,3 @@ class GPUCollate:
             f"GPUCollate(device={str(self.device)!r}, image_key={self.image_key!r}, "
             f"preprocess={self.preprocess})"
         )
-

@@ -239,6 +239,7 @@ class FloatPhotos(torch.utils.data.Dataset):
 
 @pytest.mark.parametrize("collate_fn", [collate, collate_ragged])
 def test_float_images_of_0_255_values_are_refused_in_workers(collate_fn):
-    loader = DataLoader(FloatPhotos(8, bad_at=5), batch_size=4, num_workers=2, collate_fn=collate_fn)
+    data = FloatPhotos(8, bad_at=5)
+    loader = DataLoader(data, batch_size=4, num_workers=2, collate_fn=collate_fn)
     with pytest.raises(ValueError, match=r"sample 1 of shape \(6, 5, 3\).*x / 255"):
         list(loader)

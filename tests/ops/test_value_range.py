@@ -37,7 +37,7 @@ def test_float_batches_of_0_255_values_are_refused_on_every_path(dtype):
     x = torch.from_numpy(unit()).to(dtype)
     x[2] *= 255
     hi = float(x[2].max())
-    msg = rf"\[0, 1\].*sample 2 of shape \(10, 12, 3\).*max {hi:g}.*x / 255"
+    msg = rf"\[0, 1\].*sample 2 of shape \(.*\).*max {hi:g}.*x / 255"
     geometry = (gpuprep.Resize(8), gpuprep.CenterCrop(8))
     calls = {
         "layer": lambda: Preprocess()(x),
@@ -48,9 +48,8 @@ def test_float_batches_of_0_255_values_are_refused_on_every_path(dtype):
             x, [[0, 0, 10, 12]] * 3, 6, mean=0.5, std=0.5
         ),
     }
-    for name, call in calls.items():
-        with pytest.raises(ValueError, match=msg.replace("sample 2 of shape \\(10, 12, 3\\)",
-                                                         "sample 2 of shape \\(.*\\)")):  # fmt: skip
+    for call in calls.values():
+        with pytest.raises(ValueError, match=msg):
             call()
     # and a RaggedBatch of float images (packed without the host check: built by hand)
     flat = x.reshape(-1).clone()
@@ -179,9 +178,7 @@ def deferred(monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "Event", make_event)
     real_empty = torch.empty
-    monkeypatch.setattr(
-        torch, "empty", lambda *a, pin_memory=False, **k: real_empty(*a, **k)
-    )
+    monkeypatch.setattr(torch, "empty", lambda *a, pin_memory=False, **k: real_empty(*a, **k))
     return events
 
 
