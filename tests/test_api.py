@@ -24,7 +24,8 @@ PUBLIC = {
     "PageableMemoryWarning": None,  # a UserWarning
     "Preprocess": (
         "(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), *, dtype=torch.float32, "
-        "channels_last=False, layout='NHWC', augment=None, geometry=None, backend='auto')"
+        "channels_last=False, layout='NHWC', augment=None, geometry=None, eval_geometry=None, "
+        "backend='auto')"
     ),
     "RaggedBatch": "(data, shapes, *, image_ndim=3, host_shapes=None)",
     "RandomHorizontalFlip": "(p=0.5, *, generator=None)",
