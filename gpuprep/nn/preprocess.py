@@ -195,26 +195,36 @@ class Preprocess(nn.Module):
         return self.geometry
 
     @classmethod
-    def from_torchvision(cls, weights: Any, **kwargs: Any) -> Preprocess:
-        """The eval transform of torchvision weights (``weights.transforms()``: resize,
-        centre crop, normalize) on the device, per sample.
+    def from_torchvision(
+        cls, weights: Any, training: bool | None = None, **kwargs: Any
+    ) -> Preprocess:
+        """torchvision weights' transforms on the device, per sample: in eval mode the
+        weights' own ``weights.transforms()`` (resize, centre crop, normalize), in training
+        mode torchvision's reference training geometry (``RandomResizedCrop`` to the crop
+        size, with the weights' interpolation, and a horizontal flip).
 
-        ``Preprocess.from_torchvision(ResNet50_Weights.IMAGENET1K_V2)`` equals
+        ``Preprocess.from_torchvision(ResNet50_Weights.IMAGENET1K_V2).eval()`` equals
         ``weights.transforms()`` applied to each uint8 image within the rounding of
-        torchvision's uint8 resize. ``kwargs`` go to :class:`Preprocess` (dtype,
-        channels_last, augment, ...). See :func:`gpuprep.nn.presets.from_torchvision`.
+        torchvision's uint8 resize. ``training=True`` or ``False`` builds one side alone
+        (as ``geometry``). ``generator`` shapes the training draws; other ``kwargs`` go to
+        :class:`Preprocess` (dtype, channels_last, augment, ...). See
+        :func:`gpuprep.nn.presets.from_torchvision`.
         """
         from .presets import from_torchvision
 
-        return cls(**{**from_torchvision(weights), **kwargs})
+        own = {k: kwargs.pop(k) for k in ("generator",) if k in kwargs}
+        return cls(**{**from_torchvision(weights, training, **own), **kwargs})
 
     @classmethod
-    def from_timm(cls, model_or_config: Any, training: bool = False, **kwargs: Any) -> Preprocess:
-        """timm's transform for a model (its resolved data config): the eval resize and
-        centre crop, or with ``training=True`` RandomResizedCrop + horizontal flip.
+    def from_timm(
+        cls, model_or_config: Any, training: bool | None = None, **kwargs: Any
+    ) -> Preprocess:
+        """timm's transforms for a model (its resolved data config): in eval mode the eval
+        resize and centre crop, in training mode RandomResizedCrop + horizontal flip.
 
-        Needs timm (``pip install timm``). ``scale``, ``ratio``, ``hflip`` and ``generator``
-        shape the training geometry; other ``kwargs`` go to :class:`Preprocess`. See
+        Needs timm (``pip install timm``). ``training=True`` or ``False`` builds one side
+        alone (as ``geometry``). ``scale``, ``ratio``, ``hflip`` and ``generator`` shape the
+        training geometry; other ``kwargs`` go to :class:`Preprocess`. See
         :func:`gpuprep.nn.presets.from_timm`.
         """
         from .presets import from_timm
