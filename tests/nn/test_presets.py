@@ -98,6 +98,9 @@ def test_from_torchvision_trains_as_the_reference_recipe(photos, name):
     assert torch.equal(again(b), y)  # the same seed, the same draws
     alone = gpuprep.Preprocess.from_torchvision(name, training=True)  # the training side alone
     assert alone.eval_geometry is None and repr(alone.geometry) == repr(pre.geometry)
+    smaller = gpuprep.Preprocess.from_torchvision(name, geometry=(RandomResizedCrop(176),))
+    assert smaller.geometry.ops[0].size == (176, 176)  # another training side, the same eval
+    assert repr(smaller.eval_geometry) == repr(pre.eval_geometry)
 
 
 def test_from_torchvision_refuses_other_weights():
