@@ -126,6 +126,14 @@ def test_augment_runs_in_training_mode_only(geometry):
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit is deprecated
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+def test_a_trace_in_eval_mode_holds_no_augment():
+    x = torch.from_numpy(photo(1, 12, 10, periods=(5, 7)))[None].repeat(3, 1, 1, 1)
+    traced = torch.jit.trace(Preprocess(augment=Invert()).eval(), x)
+    torch.testing.assert_close(traced(x[:2]), Preprocess()(x[:2]), rtol=0, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit is deprecated
 def test_copies_pickles_repr_and_scripting_keep_both_sides():
     b = batch()
     pre = two_sided(seed=3).eval()
