@@ -52,8 +52,8 @@ class Preprocess(nn.Module):
             both modes and a random one raises RuntimeError there.
         eval_geometry: the geometry of eval mode (``.eval()``, as a model around the layer
             sets it), e.g. ``(gpuprep.Resize(256), gpuprep.CenterCrop(224))``; it needs a
-            ``geometry`` for training mode. It is applied as given, random operations
-            included (test-time augmentation).
+            ``geometry`` for training mode (ValueError without one). It is applied as given,
+            random operations included (test-time augmentation).
         backend: ``"auto"`` (default): on a CUDA device where Triton imports, the Triton
             kernels (the plain path in one launch; a bilinear or bicubic geometry as one
             launch that resamples, normalizes and writes the output); the torch path
