@@ -24,7 +24,8 @@ PUBLIC = {
     "PageableMemoryWarning": None,  # a UserWarning
     "Preprocess": (
         "(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), *, dtype=torch.float32, "
-        "channels_last=False, layout='NHWC', augment=None, geometry=None, backend='auto')"
+        "channels_last=False, layout='NHWC', augment=None, geometry=None, eval_geometry=None, "
+        "backend='auto')"
     ),
     "RaggedBatch": "(data, shapes, *, image_ndim=3, host_shapes=None)",
     "RandomHorizontalFlip": "(p=0.5, *, generator=None)",
@@ -56,6 +57,16 @@ FUNCTIONAL = {
         "(xv, scale, bias, *, dtype=torch.float32, channels_last=False, out=None, backend='auto')"
     ),
     "to_nchw": "(x, layout='NHWC')",
+}
+# The presets: the classmethods of Preprocess and the functions they call.
+PRESETS = {
+    "Preprocess.from_torchvision": "(weights, training=None, **kwargs)",
+    "Preprocess.from_timm": "(model_or_config, training=None, **kwargs)",
+    "from_torchvision": "(weights, training=None, *, generator=None)",
+    "from_timm": (
+        "(model_or_config, training=None, *, scale=(0.08, 1.0), "
+        "ratio=(0.75, 1.3333333333333333), hflip=0.5, generator=None)"
+    ),
 }
 # Documented and reached as attributes of gpuprep.functional, not listed in its __all__.
 FUNCTIONAL_CHECKS = (
@@ -89,6 +100,15 @@ def test_public_names_and_signatures():
         obj = getattr(gpuprep, name)
         if expected is not None:
             assert bare_signature(obj) == expected, name
+
+
+def test_preset_signatures():
+    from gpuprep.nn import presets
+
+    for name, expected in PRESETS.items():
+        owner, _, attr = name.rpartition(".")
+        obj = getattr(gpuprep.Preprocess if owner else presets, attr)
+        assert bare_signature(obj) == expected, name
 
 
 def test_functional_lists_the_ops_and_keeps_the_checks():

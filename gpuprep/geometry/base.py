@@ -58,10 +58,14 @@ class GeometryOp:
             such operation: one resampling pass).
         fixes_size: whether every sample leaves it with the same size, whatever its input
             size.
+        random: whether it draws random parameters that change the result (a
+            :class:`gpuprep.Preprocess` in eval mode refuses to draw them: see its
+            ``eval_geometry``).
     """
 
     resamples = False
     fixes_size = False
+    random = False
 
     def apply(self, state: SampleState) -> None:
         """Move every sample's state as the operation says (all samples at once)."""

@@ -195,6 +195,7 @@ class RandomResizedCrop(GeometryOp):
 
     resamples = True
     fixes_size = True
+    random = True
 
     def __init__(
         self,
@@ -276,6 +277,7 @@ class RandomHorizontalFlip(GeometryOp):
             raise ValueError(f"Expected 0 <= p <= 1. Got p={p}.")
         self.p = float(p)
         self.generator = check_generator(generator, "RandomHorizontalFlip")
+        self.random = 0.0 < self.p < 1.0  # p = 0 never flips, p = 1 always does
 
     def apply(self, state: SampleState) -> None:
         draw = torch.rand(state.n, generator=self.generator, dtype=torch.float64).numpy()

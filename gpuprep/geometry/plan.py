@@ -73,6 +73,12 @@ class Geometry:
                 return False
         return False
 
+    @property
+    def random(self) -> bool:
+        """Whether any operation draws random parameters (a RandomResizedCrop, a
+        RandomHorizontalFlip with 0 < p < 1): the same images may come out differently."""
+        return any(op.random for op in self.ops)
+
     def sample(self, sizes: Sequence[tuple[int, int]]) -> GeometryParams:
         """Draw the parameters for images of the given (H, W) sizes.
 

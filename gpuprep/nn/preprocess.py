@@ -41,13 +41,20 @@ class Preprocess(nn.Module):
             (N, C, H, W) input.
         augment: an optional module run on the whole batch, on the device, on the [0, 1]
             float32 image (N, C, H, W) before normalization (after the geometry), e.g. a
-            ``kornia.augmentation.AugmentationSequential``.
+            ``kornia.augmentation.AugmentationSequential``. It runs in training mode only:
+            after ``.eval()`` the layer skips it.
         geometry: an optional sequence of :class:`gpuprep.Resize`, :class:`gpuprep.CenterCrop`,
             :class:`gpuprep.RandomResizedCrop` and :class:`gpuprep.RandomHorizontalFlip`,
             applied in order with torchvision's numbers, per sample, in one resampling
             pass (at most one Resize or RandomResizedCrop). Random parameters are drawn
             independently for every sample, on the host; :meth:`sample` returns them and
-            ``pre(x, params=...)`` applies given ones.
+            ``pre(x, params=...)`` applies given ones. The training geometry: in eval mode
+            ``eval_geometry`` takes its place; without one, a deterministic geometry serves
+            both modes and a random one raises RuntimeError there.
+        eval_geometry: the geometry of eval mode (``.eval()``, as a model around the layer
+            sets it), e.g. ``(gpuprep.Resize(256), gpuprep.CenterCrop(224))``; it needs a
+            ``geometry`` for training mode (ValueError without one). It is applied as given,
+            random operations included (test-time augmentation).
         backend: ``"auto"`` (default): on a CUDA device where Triton imports, the Triton
             kernels (the plain path in one launch; a bilinear or bicubic geometry as one
             launch that resamples, normalizes and writes the output); the torch path
@@ -62,7 +69,7 @@ class Preprocess(nn.Module):
           :class:`gpuprep.RaggedBatch` of (H, W, C) images of different sizes
           (:func:`gpuprep.collate_ragged`), with a geometry that fixes the output size.
         - Output: (N, C, H, W) of ``dtype`` on the input's device; (N, C, h, w) with the
-          geometry's output size.
+          geometry's output size (the geometry of the mode the layer is in).
 
     Example:
         >>> pre = Preprocess(mean=0.5, std=0.5)
@@ -87,6 +94,7 @@ class Preprocess(nn.Module):
         layout: str = "NHWC",
         augment: nn.Module | None = None,
         geometry: Any = None,
+        eval_geometry: Any = None,
         backend: str = "auto",
     ) -> None:
         super().__init__()
@@ -98,8 +106,14 @@ class Preprocess(nn.Module):
         self.channels_last = bool(channels_last)
         self.layout = C.check_layout(layout)
         self.augment = augment
-        plan = None if geometry is None else Geometry(geometry)
-        self.geometry = plan if plan is not None and len(plan) else None
+        self.geometry = _plan(geometry)
+        self.eval_geometry = _plan(eval_geometry)
+        if self.eval_geometry is not None and self.geometry is None:
+            raise ValueError(
+                f"Expected geometry=(...) for training mode next to "
+                f"eval_geometry={self.eval_geometry!r}. Got no geometry. A geometry without "
+                f"random operations serves both modes: pass it as geometry=(...) alone."
+            )
         # CPU outputs are large and fresh memory costs page faults: reuse an output once its
         # caller has let go of it. Devices have caching allocators of their own.
         self._outputs = BufferPool(capacity=2)
@@ -117,26 +131,35 @@ class Preprocess(nn.Module):
     def forward(
         self, x: Tensor | np.ndarray | RaggedBatch, params: GeometryParams | None = None
     ) -> Tensor:
-        """Normalize ``x`` (and apply the geometry, drawn per sample, or ``params``).
+        """Normalize ``x`` (and apply the geometry of the current mode, drawn per sample,
+        or ``params``).
+
+        In training mode: ``geometry``, then ``augment``. In eval mode: ``eval_geometry``
+        (or a ``geometry`` without random operations), no ``augment``. ``params`` are
+        applied as given in either mode, with the interpolation of that mode's geometry.
 
         Raises:
             ValueError: a batch of the wrong shape, channel count or size, an empty batch
                 with a geometry to draw for, or parameters that do not fit the batch.
             TypeError: a batch that is neither a tensor, a NumPy array nor a RaggedBatch, or
                 of a dtype other than uint8, uint16 or floating point.
+            RuntimeError: eval mode, a random geometry and no ``eval_geometry`` (unless
+                ``params`` are given: nothing is drawn then).
         """
-        if isinstance(x, RaggedBatch) or self.geometry is not None or params is not None:
+        plan = self._mode_geometry(drawing=params is None)
+        augment = self.augment if self.training else None
+        if isinstance(x, RaggedBatch) or plan is not None or params is not None:
             return run_geometry(
                 x if isinstance(x, RaggedBatch) else C.as_tensor(x),
                 self.mean,
                 self.std,
-                plan=self.geometry,
+                plan=plan,
                 params=params,
                 dtype=self.dtype,
                 channels_last=self.channels_last,
                 layout=self.layout,
                 backend=self.backend,
-                augment=self.augment,
+                augment=augment,
                 cache=self._affine,
                 out_pool=self._outputs,
                 values=self._values,
@@ -149,33 +172,64 @@ class Preprocess(nn.Module):
             channels_last=self.channels_last,
             layout=self.layout,
             backend=self.backend,
-            augment=self.augment,
+            augment=augment,
             cache=self._affine,
             out_pool=self._outputs,
             values=self._values,
         )
 
-    @classmethod
-    def from_torchvision(cls, weights: Any, **kwargs: Any) -> Preprocess:
-        """The eval transform of torchvision weights (``weights.transforms()``: resize,
-        centre crop, normalize) on the device, per sample.
+    def _mode_geometry(self, drawing: bool = True) -> Geometry | None:
+        """The geometry of the current mode: ``geometry`` in training mode; in eval mode
+        ``eval_geometry``, or ``geometry`` where it has no random operations. A random
+        geometry with no eval geometry is refused in eval mode when parameters are to be
+        drawn from it: evaluation is never silently random."""
+        if self.training:
+            return self.geometry
+        if self.eval_geometry is not None:
+            return self.eval_geometry
+        if drawing and self.geometry is not None and self.geometry.random:
+            raise RuntimeError(
+                f"Expected eval_geometry=(...) for a Preprocess in eval mode whose geometry "
+                f"is random. Got geometry={self.geometry!r} and no eval_geometry: every "
+                f"evaluation would draw new random parameters. Pass "
+                f"eval_geometry=(gpuprep.Resize(256), gpuprep.CenterCrop(224)), say, or "
+                f"build the layer with Preprocess.from_timm(model) or "
+                f"Preprocess.from_torchvision(weights), which set both; call .train() for "
+                f"the random geometry."
+            )
+        return self.geometry
 
-        ``Preprocess.from_torchvision(ResNet50_Weights.IMAGENET1K_V2)`` equals
+    @classmethod
+    def from_torchvision(
+        cls, weights: Any, training: bool | None = None, **kwargs: Any
+    ) -> Preprocess:
+        """torchvision weights' transforms on the device, per sample: in eval mode the
+        weights' own ``weights.transforms()`` (resize, centre crop, normalize), in training
+        mode torchvision's reference training geometry (``RandomResizedCrop`` to the crop
+        size, with the weights' interpolation, and a horizontal flip).
+
+        ``Preprocess.from_torchvision(ResNet50_Weights.IMAGENET1K_V2).eval()`` equals
         ``weights.transforms()`` applied to each uint8 image within the rounding of
-        torchvision's uint8 resize. ``kwargs`` go to :class:`Preprocess` (dtype,
-        channels_last, augment, ...). See :func:`gpuprep.nn.presets.from_torchvision`.
+        torchvision's uint8 resize. ``training=True`` or ``False`` builds one side alone
+        (as ``geometry``). ``generator`` shapes the training draws; other ``kwargs`` go to
+        :class:`Preprocess` (dtype, channels_last, augment, ...). See
+        :func:`gpuprep.nn.presets.from_torchvision`.
         """
         from .presets import from_torchvision
 
-        return cls(**{**from_torchvision(weights), **kwargs})
+        own = {k: kwargs.pop(k) for k in ("generator",) if k in kwargs}
+        return cls(**{**from_torchvision(weights, training, **own), **kwargs})
 
     @classmethod
-    def from_timm(cls, model_or_config: Any, training: bool = False, **kwargs: Any) -> Preprocess:
-        """timm's transform for a model (its resolved data config): the eval resize and
-        centre crop, or with ``training=True`` RandomResizedCrop + horizontal flip.
+    def from_timm(
+        cls, model_or_config: Any, training: bool | None = None, **kwargs: Any
+    ) -> Preprocess:
+        """timm's transforms for a model (its resolved data config): in eval mode the eval
+        resize and centre crop, in training mode RandomResizedCrop + horizontal flip.
 
-        Needs timm (``pip install timm``). ``scale``, ``ratio``, ``hflip`` and ``generator``
-        shape the training geometry; other ``kwargs`` go to :class:`Preprocess`. See
+        Needs timm (``pip install timm``). ``training=True`` or ``False`` builds one side
+        alone (as ``geometry``). ``scale``, ``ratio``, ``hflip`` and ``generator`` shape the
+        training geometry; other ``kwargs`` go to :class:`Preprocess`. See
         :func:`gpuprep.nn.presets.from_timm`.
         """
         from .presets import from_timm
@@ -184,22 +238,25 @@ class Preprocess(nn.Module):
         return cls(**{**from_timm(model_or_config, training, **own), **kwargs})
 
     def sample(self, x: Tensor | np.ndarray | RaggedBatch) -> GeometryParams:
-        """Draw this layer's geometry parameters for the images of ``x`` (only their sizes
-        are read, on the host): ``pre(x, params=pre.sample(x))`` is ``pre(x)``, and the
-        same parameters can transform boxes or masks.
+        """Draw the parameters of the current mode's geometry (as :meth:`forward` does) for
+        the images of ``x`` (only their sizes are read, on the host):
+        ``pre(x, params=pre.sample(x))`` is ``pre(x)``, and the same parameters can
+        transform boxes or masks.
 
         Raises:
             ValueError: a layer without geometry, an empty batch, or images that would end
                 with different sizes.
+            RuntimeError: eval mode, a random geometry and no ``eval_geometry``.
         """
-        if self.geometry is None:
+        plan = self._mode_geometry()
+        if plan is None:
             raise ValueError(
                 "Expected a Preprocess with geometry=(...) to sample parameters for. This one "
                 "has none: pass geometry=(gpuprep.Resize(...), gpuprep.CenterCrop(...)), say."
             )
         xb = x if isinstance(x, RaggedBatch) else C.as_tensor(x)
         sizes, _ = batch_sizes(xb, self.layout)
-        return self.geometry.sample(sizes)
+        return plan.sample(sizes)
 
     def inverse(self, y: Tensor, *, dtype: torch.dtype = torch.uint8) -> Tensor:
         """Back to pixels with this layer's statistics: the inverse of the normalization
@@ -241,16 +298,25 @@ class Preprocess(nn.Module):
         self.__dict__.setdefault("_affine", AffineCache())  # derived again where it is used
         self.__dict__.setdefault("_values", RangeCheck())
         self.__dict__.setdefault("backend", "auto")
+        self.__dict__.setdefault("eval_geometry", None)
 
     def extra_repr(self) -> str:
         mean = [round(v, 4) for v in self.mean.flatten().tolist()]
         std = [round(v, 4) for v in self.std.flatten().tolist()]
         geometry = f", geometry={self.geometry!r}" if self.geometry is not None else ""
+        if self.eval_geometry is not None:
+            geometry += f", eval_geometry={self.eval_geometry!r}"
         backend = f", backend={self.backend!r}" if self.backend != "auto" else ""
         return (
             f"mean={mean}, std={std}, dtype={self.dtype}, layout={self.layout!r}, "
             f"channels_last={self.channels_last}{geometry}{backend}"
         )
+
+
+def _plan(ops: Any) -> Geometry | None:
+    """A geometry argument as a checked plan; None and an empty sequence as None."""
+    plan = None if ops is None else Geometry(ops)
+    return plan if plan is not None and len(plan) else None
 
 
 def _float_cast_of(fn: Callable[[Tensor], Tensor]) -> torch.dtype | None:

@@ -1,14 +1,18 @@
-"""Presets: the eval (and training) transforms users already run, as a geometry
-:class:`gpuprep.Preprocess`.
+"""Presets: the transforms users already run, as a geometry :class:`gpuprep.Preprocess`
+with a training side and an eval side.
 
 * :func:`from_torchvision`: a torchvision weights enum's own ``weights.transforms()``
-  (resize size, crop size, interpolation, antialias, mean, std).
+  (resize size, crop size, interpolation, antialias, mean, std) for evaluation, and the
+  training geometry of torchvision's classification reference recipe
+  (``RandomResizedCrop(crop size)`` + horizontal flip).
 * :func:`from_timm`: timm's resolved data config (input size, interpolation, crop_pct,
-  crop_mode, mean, std): timm's eval transform, or with ``training=True`` its
-  RandomResizedCrop + horizontal flip.
+  crop_mode, mean, std): timm's eval transform, and its RandomResizedCrop + horizontal
+  flip for training.
 
-Both return the keyword arguments of :class:`gpuprep.Preprocess`; ``Preprocess.from_torchvision``
-and ``Preprocess.from_timm`` build the layer from them.
+Both return the keyword arguments of :class:`gpuprep.Preprocess`: by default ``geometry``
+(training) and ``eval_geometry``, so that the layer follows ``train()`` / ``eval()``;
+``training=True`` or ``False`` gives one side alone, as ``geometry``.
+``Preprocess.from_torchvision`` and ``Preprocess.from_timm`` build the layer from them.
 """
 
 from __future__ import annotations
@@ -28,14 +32,27 @@ __all__ = ["from_timm", "from_torchvision"]
 _TIMM_CROP_PCT = 0.875  # timm.data.DEFAULT_CROP_PCT
 
 
-def from_torchvision(weights: Any) -> dict[str, Any]:
-    """Preprocess arguments that reproduce ``weights.transforms()``.
+def from_torchvision(
+    weights: Any, training: bool | None = None, *, generator: torch.Generator | None = None
+) -> dict[str, Any]:
+    """Preprocess arguments that reproduce ``weights.transforms()`` in eval mode, and train
+    with torchvision's reference recipe.
 
     Args:
         weights: a torchvision weights enum member (``ResNet50_Weights.IMAGENET1K_V2``), its
             name as ``torchvision.models.get_weight`` takes it
             (``"ResNet50_Weights.IMAGENET1K_V2"``), or the ``ImageClassification`` transform
             itself.
+        training: None (default) for both sides: the training geometry as ``geometry`` and
+            the eval transform as ``eval_geometry``. True for the training geometry alone:
+            ``RandomResizedCrop(crop size, interpolation=<the weights'>, antialias=True)``
+            and ``RandomHorizontalFlip(0.5)``, as torchvision's
+            ``references/classification`` trains (its auto-augment, mixup and random
+            erasing are not part of it: pass them as ``augment=``). The crop size is the
+            weights' eval crop size: the weights do not record the one they were trained
+            at. False for the eval transform alone: ``Resize(resize size)`` and
+            ``CenterCrop(crop size)``.
+        generator: a CPU generator for the training draws.
 
     Raises:
         ImportError: torchvision is not installed (``pip install torchvision``).
@@ -43,6 +60,7 @@ def from_torchvision(weights: Any) -> dict[str, Any]:
             (video, segmentation or detection weights), naming what it is.
         ValueError: a name that torchvision does not know.
     """
+    _check_training(training)
     try:
         import torchvision  # noqa: F401
     except ImportError as e:
@@ -71,24 +89,30 @@ def from_torchvision(weights: Any) -> dict[str, Any]:
         )
     resize = list(transform.resize_size)
     crop = list(transform.crop_size)
+    crop_size = crop[0] if len(crop) == 1 else tuple(crop)
     antialias = bool(transform.antialias)  # None means False for tensors, as torchvision
+    train = (
+        RandomResizedCrop(crop_size, interpolation=transform.interpolation, generator=generator),
+        RandomHorizontalFlip(0.5, generator=generator),
+    )
+    evaluate = (
+        Resize(
+            resize[0] if len(resize) == 1 else tuple(resize),
+            transform.interpolation,
+            antialias=antialias,
+        ),
+        CenterCrop(crop_size),
+    )
     return {
         "mean": tuple(transform.mean),
         "std": tuple(transform.std),
-        "geometry": (
-            Resize(
-                resize[0] if len(resize) == 1 else tuple(resize),
-                transform.interpolation,
-                antialias=antialias,
-            ),
-            CenterCrop(crop[0] if len(crop) == 1 else tuple(crop)),
-        ),
+        **_sides(train, evaluate, training),
     }
 
 
 def from_timm(
     model_or_config: Any,
-    training: bool = False,
+    training: bool | None = None,
     *,
     scale: tuple[float, float] = (0.08, 1.0),
     ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0),
@@ -101,18 +125,21 @@ def from_timm(
         model_or_config: a timm model, a model name (``"resnet50.a1_in1k"``), or a data
             config dict as ``timm.data.resolve_data_config`` returns it (``input_size``,
             ``interpolation``, ``mean``, ``std``, ``crop_pct``, ``crop_mode``).
-        training: False for timm's eval transform (resize by ``1 / crop_pct``, centre
-            crop); True for ``RandomResizedCrop(input size, scale, ratio)`` and a horizontal
-            flip with probability ``hflip``, timm's training geometry (its colour jitter
-            and auto-augment are not part of it: pass them as ``augment=``).
+        training: None (default) for both sides: timm's training geometry as
+            ``geometry`` and its eval transform as ``eval_geometry``. True for the training
+            geometry alone: ``RandomResizedCrop(input size, scale, ratio)`` and a horizontal
+            flip with probability ``hflip`` (its colour jitter and auto-augment are not
+            part of it: pass them as ``augment=``). False for the eval transform alone:
+            resize by ``1 / crop_pct``, centre crop.
         scale, ratio, hflip: the training geometry, timm's defaults.
         generator: a CPU generator for the training draws.
 
     Raises:
         ImportError: timm is not installed (``pip install timm``).
-        ValueError: ``crop_mode="border"`` (timm pads there), or a config without the keys
-            timm resolves.
+        ValueError: ``crop_mode="border"`` (timm pads there) for the eval side, or a config
+            without the keys timm resolves.
     """
+    _check_training(training)
     try:
         import timm.data
     except ImportError as e:
@@ -127,13 +154,17 @@ def from_timm(
     if interpolation == "random":
         interpolation = "bilinear"
     mean, std = tuple(config["mean"]), tuple(config["std"])
-    if training:
-        geometry: tuple = (
-            RandomResizedCrop(img_size, scale, ratio, interpolation, generator=generator),
-        )
-        if hflip > 0:
-            geometry += (RandomHorizontalFlip(hflip, generator=generator),)
-        return {"mean": mean, "std": std, "geometry": geometry}
+    train: tuple = (RandomResizedCrop(img_size, scale, ratio, interpolation, generator=generator),)
+    if hflip > 0:
+        train += (RandomHorizontalFlip(hflip, generator=generator),)
+    if training:  # the eval side is not built: a crop_mode it refuses trains all the same
+        return {"mean": mean, "std": std, "geometry": train}
+    evaluate = _timm_eval(config, img_size, interpolation)
+    return {"mean": mean, "std": std, **_sides(train, evaluate, training)}
+
+
+def _timm_eval(config: dict[str, Any], img_size: tuple[int, int], interpolation: Any) -> tuple:
+    """timm's eval geometry: resize by ``1 / crop_pct`` (as crop_mode says), centre crop."""
     crop_pct = config.get("crop_pct") or _TIMM_CROP_PCT
     crop_mode = config.get("crop_mode") or "center"
     scale_size = tuple(math.floor(x / crop_pct) for x in img_size)
@@ -142,13 +173,30 @@ def from_timm(
     elif crop_mode == "border":
         raise ValueError(
             "Expected timm's crop_mode 'center' or 'squash'. Got 'border', which pads the "
-            "image to the crop size: not a crop of the image, so not reproduced here."
+            "image to the crop size: not a crop of the image, so not reproduced here. "
+            "training=True builds the training geometry alone."
         )
     elif scale_size[0] == scale_size[1]:
         resize = Resize(scale_size[0], interpolation)  # the shorter side, as timm does
     else:
         resize = ResizeKeepRatio(scale_size, 0.0, interpolation)
-    return {"mean": mean, "std": std, "geometry": (resize, CenterCrop(img_size))}
+    return (resize, CenterCrop(img_size))
+
+
+def _check_training(training: Any) -> None:
+    if training is not None and not isinstance(training, bool):
+        raise TypeError(
+            f"Expected training to be None (the training and the eval side), True (the "
+            f"training side alone) or False (the eval side alone). Got {training!r}."
+        )
+
+
+def _sides(train: tuple, evaluate: tuple, training: bool | None) -> dict[str, tuple]:
+    """A preset's geometry arguments: both sides (``training=None``), or one side alone as
+    the geometry."""
+    if training is None:
+        return {"geometry": train, "eval_geometry": evaluate}
+    return {"geometry": train if training else evaluate}
 
 
 def _timm_config(model_or_config: Any, timm: Any) -> dict[str, Any]:

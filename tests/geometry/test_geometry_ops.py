@@ -190,6 +190,15 @@ def test_flip_probability():
     )
 
 
+def test_random_says_whether_the_same_images_can_come_out_differently():
+    assert RandomResizedCrop(8).random and RandomHorizontalFlip(0.5).random
+    assert not RandomHorizontalFlip(0.0).random and not RandomHorizontalFlip(1.0).random
+    for op in (Resize(8), ResizeKeepRatio((8, 8)), CenterCrop(8)):
+        assert not op.random
+    assert Geometry([Resize(16), CenterCrop(8), RandomHorizontalFlip()]).random
+    assert not Geometry([Resize(16), CenterCrop(8), RandomHorizontalFlip(1.0)]).random
+
+
 # -------------------------------------------------- composition vs torchvision, op by op
 
 

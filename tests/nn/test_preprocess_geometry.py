@@ -237,7 +237,7 @@ def test_real_photos_presets_on_cuda():
     data = pytest.importorskip("skimage.data")
     photos = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket()]
     b = gpuprep.collate_ragged(photos).pin_memory().to("cuda", non_blocking=True)
-    pre = gpuprep.Preprocess.from_torchvision("ResNet50_Weights.IMAGENET1K_V2").to("cuda")
+    pre = gpuprep.Preprocess.from_torchvision("ResNet50_Weights.IMAGENET1K_V2").to("cuda").eval()
     from torchvision.models import get_weight
 
     tv = get_weight("ResNet50_Weights.IMAGENET1K_V2").transforms()

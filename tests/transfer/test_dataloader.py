@@ -1,5 +1,5 @@
 """gpuprep.DataLoader: one call for the recommended loader, every DataLoader keyword passed
-through; and the Lightning recipe of the README, run by a real Trainer."""
+through. (The README's Lightning recipe runs in tests/test_lightning.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from helpers import (
     Distinct,
     check_images,
 )
-from torch import nn
 from torch.utils.data import DistributedSampler
 
 import gpuprep
@@ -94,58 +93,3 @@ def test_bad_arguments():
         gpuprep.DataLoader(Distinct(10, (6, 5, 3)), 2, device="cpu", pin_memory=True)
     with pytest.raises(ValueError, match="Expected a device"):
         gpuprep.DataLoader(Distinct(10, (6, 5, 3)), 2, device="gpu")
-
-
-# ------------------------------------------------------------------------- Lightning
-
-
-@pytest.mark.slow
-@pytest.mark.filterwarnings("ignore:.*LeafSpec.*")  # inside lightning, with newer torch
-def test_lightning_recipe_runs(tmp_path):
-    L = pytest.importorskip("lightning")
-
-    class Classifier(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.preprocess = gpuprep.Preprocess()  # moves with the module, saved with it
-            self.net = nn.Sequential(
-                nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10)
-            )
-            self.seen = []
-
-        def on_after_batch_transfer(self, batch, dataloader_idx):
-            images, labels = batch  # uint8 NHWC, already on self.device
-            self.seen.append((images.dtype, images.shape, images.device))
-            return self.preprocess(images), labels
-
-        def training_step(self, batch, batch_idx):
-            x, y = batch
-            assert x.dtype == torch.float32 and x.shape[1] == 3
-            return nn.functional.cross_entropy(self.net(x), y)
-
-        def validation_step(self, batch, batch_idx):
-            x, y = batch
-            self.log("val_loss", nn.functional.cross_entropy(self.net(x), y))
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
-
-    def loader():
-        return torch.utils.data.DataLoader(
-            Distinct(8, (6, 5, 3)), batch_size=4, num_workers=2, collate_fn=gpuprep.collate
-        )
-
-    model = Classifier()
-    trainer = L.Trainer(
-        fast_dev_run=True,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(tmp_path),
-    )
-    trainer.fit(model, train_dataloaders=loader(), val_dataloaders=loader())
-    assert trainer.state.finished
-    assert len(model.seen) == 2  # one training and one validation batch
-    assert all(d == torch.uint8 and s == (4, 6, 5, 3) for d, s, _ in model.seen)
