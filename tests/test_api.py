@@ -35,8 +35,8 @@ PUBLIC = {
     ),
     "Resize": "(size, interpolation='bilinear', max_size=None, antialias=True)",
     "ResizeKeepRatio": "(size, longest=0.0, interpolation='bilinear', antialias=True)",
-    "collate": "(samples)",
-    "collate_ragged": "(samples)",
+    "collate": "(samples, *, image_key=0)",
+    "collate_ragged": "(samples, *, image_key=0)",
     "resolve_device": "(device=None)",
 }
 

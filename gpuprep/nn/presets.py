@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..compat import image_classification_type
+from ..ops.checks import check_stats
 from ..geometry import CenterCrop, RandomHorizontalFlip, RandomResizedCrop, Resize, ResizeKeepRatio
 
 __all__ = ["from_timm", "from_torchvision"]
@@ -58,7 +59,8 @@ def from_torchvision(
         ImportError: torchvision is not installed (``pip install torchvision``).
         TypeError: weights whose transform is not torchvision's ``ImageClassification``
             (video, segmentation or detection weights), naming what it is.
-        ValueError: a name that torchvision does not know.
+        ValueError: a name that torchvision does not know, or statistics outside [0, 1]
+            units.
     """
     _check_training(training)
     try:
@@ -103,11 +105,9 @@ def from_torchvision(
         ),
         CenterCrop(crop_size),
     )
-    return {
-        "mean": tuple(transform.mean),
-        "std": tuple(transform.std),
-        **_sides(train, evaluate, training),
-    }
+    mean, std = tuple(transform.mean), tuple(transform.std)
+    check_stats(mean, std)
+    return {"mean": mean, "std": std, **_sides(train, evaluate, training)}
 
 
 def from_timm(
@@ -136,8 +136,8 @@ def from_timm(
 
     Raises:
         ImportError: timm is not installed (``pip install timm``).
-        ValueError: ``crop_mode="border"`` (timm pads there) for the eval side, or a config
-            without the keys timm resolves.
+        ValueError: ``crop_mode="border"`` (timm pads there) for the eval side, a config
+            without the keys timm resolves, or statistics in 0-255 units (with the fix).
     """
     _check_training(training)
     try:
@@ -154,6 +154,7 @@ def from_timm(
     if interpolation == "random":
         interpolation = "bilinear"
     mean, std = tuple(config["mean"]), tuple(config["std"])
+    check_stats(mean, std)  # a config in 0-255 units is refused here, with the / 255 fix
     train: tuple = (RandomResizedCrop(img_size, scale, ratio, interpolation, generator=generator),)
     if hflip > 0:
         train += (RandomHorizontalFlip(hflip, generator=generator),)
