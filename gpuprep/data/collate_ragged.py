@@ -63,25 +63,23 @@ def pack_ragged(
             f"{tuple(data.shape)} {data.dtype}."
         )
     dst = data.numpy()
-    places = []
     off = 0
     for a, (h, w, c) in zip(views, host, strict=True):
         n = h * w * c
-        place = data[off : off + n].view(tuple(a.shape))
         # One copy, straight into place, through the source's strides and byte order.
         if isinstance(a, Tensor):
-            place.copy_(a)
+            data[off : off + n].view(tuple(a.shape)).copy_(a)
         else:
             np.copyto(
                 dst[off : off + n].reshape(a.shape),
                 a,
                 casting="no" if a.dtype.isnative else "equiv",
             )
-        places.append(place)
         off += n
-    check_unit_range(data, places)
     shapes = torch.tensor(host, dtype=torch.int64).reshape(-1, 3)
-    return RaggedBatch(data, shapes, image_ndim=ndim, host_shapes=host)
+    batch = RaggedBatch(data, shapes, image_ndim=ndim, host_shapes=host)
+    check_unit_range(data, batch)
+    return batch
 
 
 def collate_ragged(samples: Sequence[Any], *, image_key: Key = 0) -> Any:

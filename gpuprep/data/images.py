@@ -21,7 +21,7 @@ usual one). NaN is not checked here: the formula propagates it per pixel.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -101,7 +101,7 @@ def _tensor_view(t: Tensor, i: int) -> Tensor:
     return t.permute(1, 2, 0)
 
 
-def check_unit_range(batch: Tensor, samples: Sequence[Tensor] | None = None) -> None:
+def check_unit_range(batch: Tensor, samples: Iterable[Tensor] | None = None) -> None:
     """Check that a floating host batch is in [0, 1]; integer batches pass at no cost.
 
     One pass over the batch (``torch.aminmax``); only when it fails are the samples read
@@ -109,7 +109,9 @@ def check_unit_range(batch: Tensor, samples: Sequence[Tensor] | None = None) -> 
 
     Args:
         batch: the stacked batch, or the flat data of a :class:`gpuprep.RaggedBatch`.
-        samples: the images one by one (views of ``batch``); ``batch[i]`` by default.
+        samples: the images one by one (views of ``batch``, or a
+            :class:`gpuprep.RaggedBatch` of it), read only when the check fails;
+            ``batch[i]`` by default.
 
     Raises:
         ValueError: naming the first sample outside [0, 1], its min and max, and the fix.

@@ -109,11 +109,26 @@ def split_images(
     key = resolve_key(first, image_key)
     if not required and not _holds(first, key) and key == 0:
         return None, None, None  # the default key, and nothing there: no image
-    images = [get_item(s, resolve_key(s, key), f"sample {i}") for i, s in enumerate(samples)]
+    if type(first) is tuple and _holds(first, key) and all(type(s) is tuple for s in samples):
+        images, holed = _split_tuples(samples, key)  # the common case, without the checks
+    else:
+        images = [get_item(s, resolve_key(s, key), f"sample {i}") for i, s in enumerate(samples)]
+        holed = None
     if not required and not is_image_sample(images[0]):
         return None, None, None
-    holed = [put_item(s, resolve_key(s, key), HOLE) for s in samples]
+    if holed is None:
+        holed = [put_item(s, resolve_key(s, key), HOLE) for s in samples]
     return images, holed, key
+
+
+def _split_tuples(samples: Sequence[tuple], key: int) -> tuple[list[Any], list[Any] | None]:
+    """Images and holed samples of plain tuples of one length; (images, None) otherwise,
+    for the general path to say which sample is at fault."""
+    n = len(samples[0])
+    if any(len(s) != n for s in samples):
+        return [get_item(s, key, f"sample {i}") for i, s in enumerate(samples)], None
+    k = key % n
+    return [s[k] for s in samples], [(*s[:k], HOLE, *s[k + 1 :]) for s in samples]
 
 
 def _holds(sample: Any, key: Key) -> bool:

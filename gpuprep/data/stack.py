@@ -7,6 +7,7 @@ range) are :mod:`gpuprep.data.images`', applied by the collates before they stac
 
 from __future__ import annotations
 
+import functools
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -43,8 +44,10 @@ REJECTED_KINDS = {
 Leaf = np.ndarray | Tensor
 
 
+@functools.lru_cache(maxsize=64)
 def torch_dtype(dtype: np.dtype) -> torch.dtype:
-    """The torch dtype for a NumPy dtype in native byte order."""
+    """The torch dtype for a NumPy dtype in native byte order (looked up once per dtype:
+    the collates ask for every sample)."""
     return torch.from_numpy(np.empty(0, dtype=dtype.newbyteorder("="))).dtype
 
 

@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from ..compat import image_classification_type
-from ..ops.checks import check_stats
 from ..geometry import CenterCrop, RandomHorizontalFlip, RandomResizedCrop, Resize, ResizeKeepRatio
+from ..ops.checks import check_stats
 
 __all__ = ["from_timm", "from_torchvision"]
 

@@ -65,8 +65,7 @@ class RangeCheck:
         if not data.dtype.is_floating_point or mode == "trace" or data.numel() == 0:
             return
         if data.device.type != "cuda":
-            samples = list(x) if isinstance(x, RaggedBatch) else None
-            check_unit_range(data.detach(), samples)
+            check_unit_range(data.detach(), x if isinstance(x, RaggedBatch) else None)
             return
         if torch.cuda.is_current_stream_capturing():
             return
