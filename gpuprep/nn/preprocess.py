@@ -65,7 +65,10 @@ class Preprocess(nn.Module):
 
     Shape:
         - Input: (N, H, W, C) or (N, H, W) for NHWC; (N, C, H, W) for NCHW. uint8, uint16 or
-          floating point; a NumPy array is taken without a copy. Or a
+          floating point in [0, 1] (checked: at once on the CPU; on CUDA without a host
+          sync, read at the layer's next call; not while a compiler or exporter traces or a
+          CUDA graph is captured, see :mod:`gpuprep.ops.value_range`); a NumPy array is
+          taken without a copy. Or a
           :class:`gpuprep.RaggedBatch` of (H, W, C) images of different sizes
           (:func:`gpuprep.collate_ragged`), with a geometry that fixes the output size.
         - Output: (N, C, H, W) of ``dtype`` on the input's device; (N, C, h, w) with the
@@ -140,7 +143,8 @@ class Preprocess(nn.Module):
 
         Raises:
             ValueError: a batch of the wrong shape, channel count or size, an empty batch
-                with a geometry to draw for, or parameters that do not fit the batch.
+                with a geometry to draw for, parameters that do not fit the batch, or a
+                floating batch outside [0, 1] (on CUDA: an earlier call's).
             TypeError: a batch that is neither a tensor, a NumPy array nor a RaggedBatch, or
                 of a dtype other than uint8, uint16 or floating point.
             RuntimeError: eval mode, a random geometry and no ``eval_geometry`` (unless
