@@ -2,8 +2,8 @@
 bar chart, the JSON file.
 
 The tables (the fixed-size pipelines, the geometry presets, the device work alone) are laid
-out by one formatter, :func:`table`: fixed columns that widen where a figure is longer than
-its column, so that no two figures run together.
+out by one formatter, :func:`table`: columns as wide as their widest cell or header, so that
+they stay aligned at any value and no two figures run together.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import gpuprep
 
 __all__ = [
     "Note",
+    "figure",
     "geometry_table",
     "kernel_table",
     "machine_info",
@@ -42,18 +43,25 @@ def table(columns: Sequence[tuple[str, str, int]], rows: Sequence[Sequence[str]]
 
     Each column is ``(header, side, width)``: ``side`` is ``"<"`` (left-aligned, a space
     after) or ``">"`` (right-aligned, a space before), ``width`` the least width, which grows
-    where a cell or the header needs more than that to keep one space to its neighbour. A
-    :class:`Note` ends its row.
+    to the longest cell or header and its space, so the columns stay aligned at any value; a
+    left-aligned column after a right-aligned one also starts with a space. A :class:`Note`
+    ends its row.
 
-    >>> cols = [("name", "<", 6), ("ms", ">", 6), ("GB/s", ">", 6)]
-    >>> print("\\n".join(table(cols, [["seed", "1.5", "2.0"], ["gpuprep", "1551.0", "0.3"]])))
-    name         ms  GB/s
-    ---------------------
-    seed        1.5   2.0
-    gpuprep  1551.0   0.3
+    >>> cols = [("name", "<", 6), ("ms", ">", 6), ("GB/s", ">", 6), ("why", "<", 4)]
+    >>> rows = [["seed", "1.5", "2.0", "-"], ["gpuprep", "1551.0", "0.3", "fast"]]
+    >>> print("\\n".join(table(cols, rows)))
+    name         ms  GB/s why
+    -------------------------
+    seed        1.5   2.0 -
+    gpuprep  1551.0   0.3 fast
     >>> table(cols, [["kornia", Note("  skipped")]])[2]
     'kornia   skipped'
     """
+    # a space before a left-aligned column that follows a right-aligned one
+    gaps = [
+        " " if i and side == "<" and columns[i - 1][1] == ">" else ""
+        for i, (_, side, _) in enumerate(columns)
+    ]
     widths = [width for _, _, width in columns]
     for cells in [[head for head, _, _ in columns], *rows]:
         for i, cell in enumerate(cells):
@@ -64,15 +72,27 @@ def table(columns: Sequence[tuple[str, str, int]], rows: Sequence[Sequence[str]]
     def line(cells: Sequence[str]) -> str:
         out = []
         # a row ends at its Note: fewer cells than columns
-        for (_, side, _), width, cell in zip(columns, widths, cells, strict=False):
+        for (_, side, _), gap, width, cell in zip(columns, gaps, widths, cells, strict=False):
             if isinstance(cell, Note):
                 out.append(str(cell))
                 break
-            out.append(f"{cell:{side}{width}}")
-        return "".join(out)
+            out.append(f"{gap}{cell:{side}{width}}")
+        return "".join(out).rstrip()
 
     head = line([head for head, _, _ in columns])
     return [head, "-" * len(head), *(line(cells) for cells in rows)]
+
+
+def figure(x: float, decimals: int = 1) -> str:
+    """``x`` with ``decimals`` decimals, or where it is under 1, with two significant digits,
+    so that a small figure keeps its digits.
+
+    >>> figure(1551654.84), figure(12.34), figure(0.046), figure(0.0), figure(0.00012)
+    ('1551654.8', '12.3', '0.046', '0.0', '0.00012')
+    """
+    if x == 0 or abs(x) >= 1 or x != x:
+        return f"{x:.{decimals}f}"
+    return f"{x:.2g}" if abs(x) >= 1e-4 else f"{x:.1e}"
 
 
 def pipeline_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -94,13 +114,13 @@ def pipeline_table(rows: Sequence[dict[str, Any]]) -> str:
             r["pipeline"],
             r["device"],
             f"{r['images_per_s']:.0f}",
-            f"{r['ms_median']:.1f} [{r['ms_p25']:.1f}-{r['ms_p75']:.1f}]",
+            f"{figure(r['ms_median'])} [{figure(r['ms_p25'])}-{figure(r['ms_p75'])}]",
             f"{r['speedup_vs_seed']:.2f}x",
             f"{r['bytes_per_image']:,}",
-            f"{r['achieved_GBps']:.1f}",
-            f"{r['floor_ms']:.1f}",
+            figure(r["achieved_GBps"]),
+            figure(r["floor_ms"]),
             f"{r['x_floor']:.2f}",
-            f"{r['host_cpu_ms']:.1f}",
+            figure(r["host_cpu_ms"]),
         ]
         for r in rows
     ]
@@ -160,7 +180,7 @@ def kernel_table(result: dict[str, Any]) -> str:
         cells.append(
             [
                 *first,
-                f"{r['ms_per_batch']:.2f}",
+                figure(r["ms_per_batch"], 2),
                 f"{r['images_per_s']:.0f}",
                 f"{r['GBps']:.1f}",
                 f"{r['vs_copy']:.2f}",
@@ -191,14 +211,20 @@ def kernel_table(result: dict[str, Any]) -> str:
 
 
 def target_lines(targets: Sequence[tuple[str, float, float]]) -> list[str]:
-    """A line per (target, measured, required): ``ok`` where it is met, ``SHORT`` where not.
+    """A line per (target, measured, required): ``ok`` where it is met, ``SHORT`` where not,
+    the names and figures in columns as wide as the widest.
 
-    >>> target_lines([("H2D copy / pinned bandwidth", 0.9, 0.85)])[0].split()[-1]
-    'ok'
+    >>> print("\\n".join(target_lines([("H2D copy / pinned", 0.9, 0.85), ("kernel", 12.5, 5)])))
+      H2D copy / pinned   0.90  (target >= 0.85)  ok
+      kernel             12.50  (target >= 5)     ok
     """
+    names = [name for name, _, _ in targets]
+    got = [f"{value:.2f}" for _, value, _ in targets]
+    need = [f"(target >= {value:g})" for _, _, value in targets]
+    wn, wg, wt = (max(map(len, col), default=0) for col in (names, got, need))
     return [
-        f"  {name:<44}{got:>8.2f}  (target >= {need:g})  {'ok' if got >= need else 'SHORT'}"
-        for name, got, need in targets
+        f"  {name:<{wn}}  {g:>{wg}}  {t:<{wt}}  {'ok' if value >= req else 'SHORT'}"
+        for name, g, t, (_, value, req) in zip(names, got, need, targets, strict=True)
     ]
 
 

@@ -244,6 +244,77 @@ def test_the_kernel_targets_take_the_device_time_where_it_was_measured():
     assert "train triton: no graph (RuntimeError: x)" in table
 
 
+def _cell_spans(line, cells):
+    """Where each cell lies in a table line, found left to right."""
+    spans, at = [], 0
+    for cell in cells:
+        start = line.index(cell, at)
+        spans.append((start, start + len(cell)))
+        at = start + len(cell)
+    return spans
+
+
+def _assert_aligned(lines, columns, rows):
+    """Each left-aligned cell starts, each right-aligned one ends, where its header does, and
+    no two cells touch."""
+    assert set(lines[1]) == {"-"} and len(lines[1]) == len(lines[0])
+    heads = _cell_spans(lines[0], [head for head, _ in columns])
+    for line, cells in zip(lines[2:], rows, strict=True):
+        spans = _cell_spans(line, cells)
+        for (_, side), head, cell in zip(columns, heads, spans, strict=True):
+            assert cell[0] == head[0] if side == "<" else cell[1] == head[1], (line, cells)
+        assert all(a[1] < b[0] for a, b in zip(spans[:-1], spans[1:], strict=True)), line
+
+
+def test_table_columns_stay_aligned_at_any_value():
+    """The one formatter of the three tables, with figures huge and tiny: columns as wide as
+    their widest cell, in their place on every line."""
+    columns = [("name", "<"), ("ms", ">"), ("images/s", ">"), ("note", "<")]
+    rows = [
+        ["seed", "1551654.8 [1426.6-2141.5]", "0", "x"],
+        ["gpuprep GPUCollate", "0.00012 [0.0001-0.00013]", "123456789012", "y"],
+        ["t", "5", "7", "zz"],
+    ]
+    _assert_aligned(report.table([(h, side, 4) for h, side in columns], rows), columns, rows)
+
+    # the fixed-size table, with a figure past a million ms and one of a hundredth
+    row = dict(
+        pipeline="seed",
+        device="cpu",
+        images_per_s=0.2,
+        ms_median=1551654.8,
+        ms_p25=1426.6,
+        ms_p75=2141.5,
+        speedup_vs_seed=1.0,
+        bytes_per_image=752640,
+        achieved_GBps=0.0005,
+        floor_ms=3.3,
+        x_floor=470198.4,
+        host_cpu_ms=1551654.8,
+    )
+    tiny = dict(row, pipeline="gpuprep GPUCollate", images_per_s=1.2e7, ms_median=0.012)
+    tiny |= dict(ms_p25=0.011, ms_p75=0.015, speedup_vs_seed=129305400.0, floor_ms=0.0033)
+    tiny |= dict(x_floor=0.0036, host_cpu_ms=0.004)
+    lines = report.pipeline_table([row, tiny]).splitlines()
+    heads = ["pipeline", "device", "images/s", "ms/batch [p25-p75]", "vs seed", "bytes/img"]
+    heads += ["GB/s", "floor ms", "x floor", "host ms"]
+    columns = [(h, "<" if i < 2 else ">") for i, h in enumerate(heads)]
+    common = ["752,640", "0.0005"]
+    rows = [
+        ["seed", "cpu", "0", "1551654.8 [1426.6-2141.5]", "1.00x", *common, "3.3"]
+        + ["470198.40", "1551654.8"],
+        ["gpuprep GPUCollate", "cpu", "12000000", "0.012 [0.011-0.015]", "129305400.00x"]
+        + [*common, "0.0033", "0.00", "0.004"],
+    ]
+    _assert_aligned(lines, columns, rows)
+
+
+def test_target_lines_stay_aligned():
+    lines = report.target_lines([("a", 1e6, 0.5), ("a much longer target name", 0.01, 10.0)])
+    assert len({line.index(" (target") for line in lines}) == 1  # the figures end together
+    assert [line.split()[-1] for line in lines] == ["ok", "SHORT"]
+
+
 # ---------------------------------------------------------------------- benchmark
 
 
