@@ -10,7 +10,8 @@ for, in this order, and reports them:
    file (``--json``) and the bar chart (``--plot``), laid out by :mod:`gpuprep.bench.report`.
 
 Exit status: 0; 1 where a result differs from its reference, or where there is nothing to
-run (``--device cuda`` without CUDA); 2 where ``--images`` names no folder of readable images.
+run (``--device cuda`` without CUDA); 2 where ``--images`` names no folder of readable images
+(files it cannot read among others are named, and left out).
 """
 
 from __future__ import annotations
@@ -36,13 +37,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = _parser()
     args = ap.parse_args(argv)
     limit = _check(ap, args)
-    photos = None
+    photos: list[np.ndarray] | None = None
+    unreadable: list[tuple[str, str]] = []
     if args.images:
         try:
-            photos = inputs.load_photos(args.images, limit)
+            photos, unreadable = inputs.load_photos(args.images, limit)
         except (OSError, ValueError) as e:
             print(f"gpuprep-bench: {e}", file=sys.stderr)
             return 2
+        for line in report.unreadable_lines(args.images, unreadable, len(photos) + len(unreadable)):
+            print(line)
     devices = _devices(args.device)
     if not devices:
         print("Nothing to run.")
@@ -67,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         source = f"{len(photos)} photos from {args.images}"
     figures["geometry"] = {
         "source": source,
+        "unreadable": [path for path, _ in unreadable],
         "batch": args.geometry_batch,
         "workers": args.workers,
         "epochs": args.epochs,

@@ -1,5 +1,5 @@
-"""What the benchmark prints and writes: the three tables, the target lines, the machine, the
-bar chart, the JSON file.
+"""What the benchmark prints and writes: the three tables, the target lines, the files left
+out, the machine, the bar chart, the JSON file.
 
 The tables (the fixed-size pipelines, the geometry presets, the device work alone) are laid
 out by one formatter, :func:`table`: columns as wide as their widest cell or header, so that
@@ -30,6 +30,7 @@ __all__ = [
     "plot",
     "table",
     "target_lines",
+    "unreadable_lines",
     "write_json",
 ]
 
@@ -226,6 +227,29 @@ def target_lines(targets: Sequence[tuple[str, float, float]]) -> list[str]:
         f"  {name:<{wn}}  {g:>{wg}}  {t:<{wt}}  {'ok' if value >= req else 'SHORT'}"
         for name, g, t, (_, value, req) in zip(names, got, need, targets, strict=True)
     ]
+
+
+def unreadable_lines(
+    folder: str, unreadable: Sequence[tuple[str, str]], tried: int, *, shown: int = 5
+) -> list[str]:
+    """What ``--images folder`` left out: how many of the ``tried`` files could not be read,
+    then the first ``shown`` of them (paths under ``folder``) with Pillow's reason.
+
+    >>> print("\\n".join(unreadable_lines("d", [("d/a.jpg", "cannot identify image file")], 3)))
+    --images d: 1 of 3 image files could not be read and are left out (the other 2 are used):
+      a.jpg: cannot identify image file
+    """
+    if not unreadable:
+        return []
+    n = len(unreadable)
+    lines = [
+        f"--images {folder}: {n} of {tried} image files could not be read and are left out "
+        f"(the other {tried - n} are used):"
+    ]
+    lines += [f"  {os.path.relpath(path, folder)}: {why}" for path, why in unreadable[:shown]]
+    if n > shown:
+        lines.append(f"  ... and {n - shown} more")
+    return lines
 
 
 def machine_info() -> dict[str, Any]:

@@ -79,8 +79,8 @@ def test_without_cuda_the_cuda_rows_are_left_out_with_a_reason(capsys):
 
 def test_real_images_from_a_folder(tmp_path):
     """The files that --images reads: image files found in sorted order, read with their
-    sizes kept (gray made RGB), other files and unreadable ones skipped; a folder with none
-    is a clear error."""
+    sizes kept (gray made RGB), other files skipped, unreadable ones left out and named; a
+    folder with none is a clear error."""
     from PIL import Image
 
     rng = np.random.default_rng(0)
@@ -101,12 +101,14 @@ def test_real_images_from_a_folder(tmp_path):
         "broken.jpg",
         "gray.png",
     ]
-    photos = inputs.load_photos(str(tmp_path), limit=10)
+    photos, unreadable = inputs.load_photos(str(tmp_path), limit=10)
     assert len(photos) == 4 and all(a.dtype == np.uint8 for a in photos)
     for got, want in zip(photos[:3], written, strict=True):
         np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(photos[3], np.repeat(gray[:, :, None], 3, axis=2))
-    assert len(inputs.load_photos(str(tmp_path), limit=2)) == 2
+    assert unreadable == [(str(tmp_path / "broken.jpg"), "cannot identify image file")]
+    assert inputs.load_photos(str(tmp_path), limit=2)[1] == []
+    assert len(inputs.load_photos(str(tmp_path), limit=2)[0]) == 2
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "a.txt").write_text("x")
@@ -148,11 +150,12 @@ def test_photos_from_a_folder_tree_keep_their_sizes(tmp_path, capsys):
         )
     Image.fromarray(rng.integers(0, 256, (240, 260), dtype=np.uint8)).save(tmp_path / "gray.png")
     (tmp_path / "notes.txt").write_text("not an image")
-    photos = inputs.load_photos(str(tmp_path), limit=10)
+    photos, unreadable = inputs.load_photos(str(tmp_path), limit=10)
     assert sorted(a.shape for a in photos) == sorted(
         [(300, 410, 3), (333, 250, 3), (280, 280, 3), (240, 260, 3)]
     )
-    assert len(inputs.load_photos(str(tmp_path), limit=2)) == 2
+    assert unreadable == []
+    assert len(inputs.load_photos(str(tmp_path), limit=2)[0]) == 2
     rc = bench.main(
         [
             "--device",
@@ -169,7 +172,52 @@ def test_photos_from_a_folder_tree_keep_their_sizes(tmp_path, capsys):
         ]
     )
     assert rc == 0
-    assert f"4 photos from {tmp_path}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"4 photos from {tmp_path}" in out and "could not be read" not in out
+
+
+def test_unreadable_files_among_photos_are_named_and_the_run_goes_on(tmp_path, capsys):
+    """--images DIR with files Pillow cannot read among real JPEG and PNG photos: the run
+    says how many of the files it tried are left out, names them with the reason, uses the
+    others and records the paths in the JSON file."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "cat").mkdir()
+    for k, (h, w) in enumerate([(300, 410), (333, 250), (280, 300)]):
+        pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(tmp_path / "cat" / f"{k}.jpg", quality=90)
+        Image.fromarray(pixels).save(tmp_path / f"{k}.png")
+    whole = (tmp_path / "cat" / "0.jpg").read_bytes()
+    (tmp_path / "cat" / "cut.jpg").write_bytes(whole[: len(whole) // 3])  # truncated
+    (tmp_path / "notes.png").write_text("not an image, whatever its name says")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    out_json = tmp_path / "g.json"
+    args = ["--device", "cpu", "--images", str(tmp_path), "--geometry-batch", "3"]
+    args += ["--workers", "0", "--epochs", "1", "--no-kernels", "--json", str(out_json)]
+    assert bench.main(args) == 0
+    text = capsys.readouterr().out
+    head = f"--images {tmp_path}: 3 of 9 image files could not be read and are left out"
+    assert f"{head} (the other 6 are used):" in text
+    for name in ("empty.jpg", "notes.png"):
+        assert f"\n  {name}: cannot identify image file\n" in text
+    assert f"\n  {os.path.join('cat', 'cut.jpg')}: " in text
+    assert f"6 photos from {tmp_path}" in text
+    data = json.loads(out_json.read_text())
+    assert sorted(data["geometry"]["unreadable"]) == sorted(
+        str(tmp_path / p) for p in ("cat/cut.jpg", "empty.jpg", "notes.png")
+    )
+    assert {r["images"] for r in data["geometry_rows"]} == {6}
+
+
+def test_the_first_few_unreadable_files_are_named():
+    lines = report.unreadable_lines("d", [(f"d/{i}.jpg", "broken") for i in range(8)], 20)
+    assert lines[0] == (
+        "--images d: 8 of 20 image files could not be read and are left out "
+        "(the other 12 are used):"
+    )
+    assert lines[1:] == [f"  {i}.jpg: broken" for i in range(5)] + ["  ... and 3 more"]
+    assert report.unreadable_lines("d", [], 20) == []
 
 
 def test_a_missing_or_empty_folder_is_a_clear_error(tmp_path, capsys):
@@ -180,6 +228,12 @@ def test_a_missing_or_empty_folder_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "empty" / "a.txt").write_text("x")
     assert bench.main(["--images", str(tmp_path / "empty")]) == 2
     assert "found no image files" in capsys.readouterr().err
+    (tmp_path / "unreadable").mkdir()
+    (tmp_path / "unreadable" / "a.jpg").write_bytes(b"not a jpeg")
+    (tmp_path / "unreadable" / "b.png").write_bytes(b"")
+    assert bench.main(["--images", str(tmp_path / "unreadable")]) == 2
+    err = capsys.readouterr().err
+    assert "none of its image files could be read" in err and "Traceback" not in err
 
 
 def test_the_device_work_alone_every_path_and_case(tmp_path, capsys):
