@@ -1,5 +1,6 @@
-"""gpuprep-bench's command line: the flags, and :func:`main`, which runs the sections asked
-for, in this order, and reports them:
+"""gpuprep-bench's command line: the flags, and :func:`main`, which measures the copy
+bandwidth of every device once, runs the sections asked for, in this order, and reports
+them:
 
 1. the fixed-size pipelines (:mod:`gpuprep.bench.pipelines`), unless ``--geometry-only``,
    ``--images`` or ``--kernels-only``;
@@ -62,7 +63,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "source": "synthetic uniform uint8" if run_fixed else None,
         "repeats": args.repeats,
     }
-    figures |= _fixed_size(args, devices) if run_fixed else _NO_FIXED_SIZE
+    # one copy bandwidth per device, for every table's floor and "x copy"
+    bandwidths: dict[str, dict[str, Any]] = {}
+    if run_fixed or run_kernels:
+        print()
+        for dev in devices:
+            bandwidths[str(dev)] = timing.copy_bandwidth(dev, n * h * w * c)
+            print(report.bandwidth_line(str(dev), bandwidths[str(dev)]))
+    figures["copy_bandwidth"] = bandwidths
+    figures |= _fixed_size(args, devices, bandwidths) if run_fixed else _NO_FIXED_SIZE
     if photos is None:
         count = limit if run_geometry else args.geometry_batch if run_kernels else 0
         photos = inputs.synthetic_photos(count)
@@ -79,7 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures["geometry_rows"] = (
         _geometry_presets(args, devices, photos, source) if run_geometry else []
     )
-    figures |= _device_work(args, devices, photos, source) if run_kernels else _NO_DEVICE_WORK
+    figures |= (
+        _device_work(args, devices, photos, source, bandwidths) if run_kernels else _NO_DEVICE_WORK
+    )
 
     _print_gpu_targets(figures["cuda_targets"])
     problems = [
@@ -201,24 +212,26 @@ _NO_FIXED_SIZE: dict[str, Any] = {
 _NO_DEVICE_WORK: dict[str, Any] = {"kernels": {}, "kernel_targets": {}}
 
 
-def _fixed_size(args: argparse.Namespace, devices: Sequence[torch.device]) -> dict[str, Any]:
+def _fixed_size(
+    args: argparse.Namespace,
+    devices: Sequence[torch.device],
+    bandwidths: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
     """The fixed-size pipelines on every device, and their table: the floors, the CUDA
     components and the GPU targets made of them, the rows."""
     n, (h, w), c = args.batch, args.size, args.channels
     image_sets = inputs.make_images(n, h, w, c)
     print(
-        f"gpuprep-bench: {n} images of {h}x{w}x{c} uint8 (synthetic uniform uint8), "
+        f"\ngpuprep-bench: {n} images of {h}x{w}x{c} uint8 (synthetic uniform uint8), "
         f"{args.repeats} rounds, torch threads {torch.get_num_threads()}"
     )
     floors: dict[str, dict[str, float]] = {}
     components: dict[str, dict[str, float]] = {}
     rows: list[dict[str, Any]] = []
     for dev in devices:
-        floors[str(dev)] = f = pipelines.measure_floors(dev, n * h * w * c)
+        floors[str(dev)] = pipelines.floors(bandwidths[str(dev)])
         if dev.type == "cuda":
             components[str(dev)] = pipelines.cuda_components(dev, n, h, w, c)
-        bw = ", ".join(f"{k[:-4]} {v / 1e9:.1f} GB/s" for k, v in f.items())
-        print(f"{dev}: measured {bw}")
         results = pipelines.run_benchmark(
             pipelines.pipelines(dev, with_timm=not args.no_timm),
             image_sets,
@@ -265,6 +278,7 @@ def _device_work(
     devices: Sequence[torch.device],
     photos: Sequence[np.ndarray],
     source: str,
+    bandwidths: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     """The device work alone on every device, a table and the kernel targets for each."""
     n, (h, w), c = args.batch, args.size, args.channels
@@ -282,6 +296,7 @@ def _device_work(
             plain_size=(h, w),
             geometry_batch=args.geometry_batch,
             repeats=args.repeats,
+            bandwidth=bandwidths[str(dev)],
         )
         print(report.kernel_table(result))
         goals[str(dev)] = kernels.kernel_targets(result)

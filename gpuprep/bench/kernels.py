@@ -18,7 +18,8 @@ into one float tensor, which counts, and kornia resamples without antialiasing) 
 Each row: milliseconds per batch (median; CUDA events on a GPU), images/s, and GB/s counting
 the source pixels that the outputs depend on read once (for a geometry case: each box times
 the share of its resized image that the window keeps) and the float32 output written once,
-next to the device-to-device copy bandwidth measured in the same run (``memcpy`` on the CPU).
+next to the device's copy bandwidth measured in the same run
+(:func:`gpuprep.bench.timing.copy_bandwidth`: ``x copy``).
 A call between two CUDA events also counts the host's part (the layer's checks, the launch
 path) where the device waits for it, so on CUDA the ``triton`` path (and the ``torch`` path's
 plain case) is also timed as CUDA graph replays, back to back: the device's work alone
@@ -195,32 +196,36 @@ def kernel_benchmark(
     geometry_batch: int = 64,
     repeats: int = 10,
     paths: Sequence[str] = PATHS,
+    bandwidth: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Time every path of every case on ``device``.
+
+    Args:
+        bandwidth: the run's :func:`gpuprep.bench.timing.copy_bandwidth` on ``device``;
+            measured here (for a plain batch's bytes) where not given.
 
     Returns:
         ``{"rows": [...], "copy_Bps": ..., "h2d": {...}}``: a row per case and path
         (``skipped`` says why a path did not run: Triton off CUDA, kornia missing), the
         device copy bandwidth (read + write), and on CUDA the RaggedBatch host-to-device
-        figures.
+        figures against the pinned copy of ``bandwidth``.
     """
     rng = np.random.default_rng(0)
     plain = torch.from_numpy(rng.integers(0, 256, (plain_batch, *plain_size, 3), dtype=np.uint8))
     plain = plain.to(device)
     host = gpuprep.collate_ragged(list(images[:geometry_batch]))
     ragged = host.to(device)
-    out: dict[str, Any] = {"rows": []}
+    if bandwidth is None:
+        bandwidth = timing.copy_bandwidth(device, int(plain.numel()))
+    copy_Bps = bandwidth["copy_Bps"]
+    out: dict[str, Any] = {"rows": [], "copy_Bps": copy_Bps}
     if device.type == "cuda":
         nbytes = int(host.data.numel())
-        pinned_Bps, copy_Bps = timing.cuda_bandwidth(device, max(nbytes, plain.numel()))
         pinned = host.pin_memory()
         h2d = nbytes / timing.call_median(
             lambda: pinned.to(device, non_blocking=True), device, repeats
         )
-        out["h2d"] = {"bytes": nbytes, "ragged_Bps": h2d, "pinned_Bps": pinned_Bps}
-    else:
-        copy_Bps = timing.memcpy_bandwidth()
-    out["copy_Bps"] = copy_Bps
+        out["h2d"] = {"bytes": nbytes, "ragged_Bps": h2d, "pinned_Bps": bandwidth["h2d_Bps"]}
 
     for case in CASES:
         params = None

@@ -21,14 +21,15 @@ still in cache from its own previous run). CUDA work is synchronized before the 
 stops (the clocks are :mod:`gpuprep.bench.timing`'s). Reported: the median and the
 25th-75th percentile range of the ms per batch.
 
-The floor, measured in the same run:
+The floor, from the copy bandwidth measured in the same run
+(:func:`gpuprep.bench.timing.copy_bandwidth`):
 
 * CPU rows: ``bytes/img`` is the least any pipeline must move, the uint8 image read once
   (H*W*C) and the float32 result written once (4*H*W*C); the floor is that over the
-  machine's memcpy bandwidth (bytes read + written per second by a large ``copy_``).
+  machine's copy bandwidth (bytes read + written per second by a large ``copy_``).
 * CUDA rows: ``bytes/img`` is what crosses from host to device (H*W*C for uint8 pipelines,
   4*H*W*C for the seed); the floor is that over the pinned host-to-device bandwidth plus the
-  device kernel's read + write over the device-to-device copy bandwidth.
+  device kernel's read + write over the device's copy bandwidth.
 
 ``host ms`` is CPU time (all threads) spent in the host-side part of a pipeline per batch:
 for GPU pipelines it is what the training process's CPU pays, measurable without a GPU.
@@ -56,7 +57,7 @@ __all__ = [
     "cuda_components",
     "cuda_targets",
     "disagreements",
-    "measure_floors",
+    "floors",
     "pipelines",
     "run_benchmark",
     "summarize",
@@ -300,14 +301,14 @@ def run_benchmark(
 # --------------------------------------------------------------------------- the floor
 
 
-def measure_floors(device: torch.device, nbytes: int) -> dict[str, float]:
-    """The bandwidths the floor of ``device``'s rows is made of, in bytes/s: the memcpy
-    bandwidth, and on CUDA the pinned host-to-device and the device-to-device copy of
-    ``nbytes`` (one batch)."""
-    f = {"memcpy_Bps": timing.memcpy_bandwidth()}
-    if device.type == "cuda":
-        f["h2d_Bps"], f["d2d_Bps"] = timing.cuda_bandwidth(device, nbytes)
-    return f
+def floors(bandwidth: dict[str, Any]) -> dict[str, float]:
+    """The bandwidths the floor of a device's rows is made of, in bytes/s, from its
+    :func:`gpuprep.bench.timing.copy_bandwidth`: the CPU's copy bandwidth (``memcpy_Bps``),
+    or on CUDA the pinned host-to-device copy (``h2d_Bps``) and the device's copy
+    (``d2d_Bps``)."""
+    if "h2d_Bps" in bandwidth:
+        return {"h2d_Bps": bandwidth["h2d_Bps"], "d2d_Bps": bandwidth["copy_Bps"]}
+    return {"memcpy_Bps": bandwidth["copy_Bps"]}
 
 
 def cuda_components(device: torch.device, n: int, h: int, w: int, c: int) -> dict[str, float]:

@@ -1,5 +1,5 @@
-"""What the benchmark prints and writes: the three tables, the target lines, the files left
-out, the machine, the bar chart, the JSON file.
+"""What the benchmark prints and writes: the copy bandwidth, the three tables, the target
+lines, the files left out, the machine, the bar chart, the JSON file.
 
 The tables (the fixed-size pipelines, the geometry presets, the device work alone) are laid
 out by one formatter, :func:`table`: columns as wide as their widest cell or header, so that
@@ -22,6 +22,7 @@ import gpuprep
 
 __all__ = [
     "Note",
+    "bandwidth_line",
     "figure",
     "geometry_table",
     "kernel_table",
@@ -192,8 +193,7 @@ def kernel_table(result: dict[str, Any]) -> str:
             ]
         )
     lines = table(columns, cells)
-    copy = result["copy_Bps"] / 1e9
-    lines.append(f"copy bandwidth (read + write): {copy:.1f} GB/s")
+    lines.append("x copy: the GB/s over the copy bandwidth above")
     if any("device_ms" in r for r in result["rows"]):
         lines.append(
             "ms/batch: one call between two events (the host's checks and launches count); "
@@ -227,6 +227,25 @@ def target_lines(targets: Sequence[tuple[str, float, float]]) -> list[str]:
         f"  {name:<{wn}}  {g:>{wg}}  {t:<{wt}}  {'ok' if value >= req else 'SHORT'}"
         for name, g, t, (_, value, req) in zip(names, got, need, targets, strict=True)
     ]
+
+
+def bandwidth_line(device: str, bandwidth: dict[str, Any]) -> str:
+    """The copy bandwidth of ``device`` (a :func:`gpuprep.bench.timing.copy_bandwidth`), with
+    what it measures, and on CUDA the pinned host-to-device copy.
+
+    >>> bw = {"copy_Bps": 25.3e9, "what": "a 256 MiB tensor copied into another"}
+    >>> bandwidth_line("cpu", bw)
+    'copy bandwidth on cpu: 25.3 GB/s (a 256 MiB tensor copied into another)'
+    """
+    line = (
+        f"copy bandwidth on {device}: {bandwidth['copy_Bps'] / 1e9:.1f} GB/s ({bandwidth['what']})"
+    )
+    if "h2d_Bps" in bandwidth:
+        line += (
+            f"; pinned host to {device}: {bandwidth['h2d_Bps'] / 1e9:.1f} GB/s (as many bytes, "
+            f"counted once)"
+        )
+    return line
 
 
 def unreadable_lines(

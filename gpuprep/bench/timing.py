@@ -9,8 +9,9 @@
 * :func:`call_median`: CUDA events on a GPU, the wall clock on the CPU.
 * :func:`graph_median`: a call captured in a CUDA graph and replayed back to back: the
   device's work alone.
-* :func:`memcpy_bandwidth`, :func:`cuda_bandwidth`: the copy bandwidths the floors and the
-  ``x copy`` columns are measured against.
+* :func:`copy_bandwidth`: a device's copy bandwidth, measured once a run: what the floors
+  and the ``x copy`` columns are measured against (made of :func:`memcpy_bandwidth` on the
+  CPU, :func:`cuda_bandwidth` on CUDA).
 * :func:`rotated`: the order of one round, so every contender takes every position in turn.
 * :func:`progress_bar`, :func:`progress_note`: progress on stderr, apart from the tables.
 """
@@ -30,6 +31,7 @@ import torch
 __all__ = [
     "Lap",
     "call_median",
+    "copy_bandwidth",
     "cpu_seconds",
     "cuda_bandwidth",
     "event_median",
@@ -154,6 +156,46 @@ def cuda_bandwidth(device: torch.device, nbytes: int, repeats: int = 7) -> tuple
     h2d = nbytes / event_median(lambda: dev.copy_(host, non_blocking=True), repeats)
     d2d = 2 * nbytes / event_median(lambda: dev2.copy_(dev), repeats)
     return h2d, d2d
+
+
+def copy_bandwidth(device: torch.device, nbytes: int, repeats: int = 7) -> dict[str, Any]:
+    """The copy bandwidth on ``device``: bytes read + written per second by a copy within its
+    memory, the median of ``repeats`` copies. A run measures it once per device and every
+    table uses it (the floors, the ``x copy`` columns).
+
+    On the CPU, a 256 MiB tensor copied into another (:func:`memcpy_bandwidth`: large enough
+    to leave the caches); on CUDA, an ``nbytes`` buffer (a batch) copied into another on the
+    device between CUDA events, and the pinned host-to-device copy of as many bytes, counted
+    once (:func:`cuda_bandwidth`).
+
+    Returns:
+        ``{"copy_Bps", "bytes", "what"}`` (``what`` says the above in a few words), and on
+        CUDA ``"h2d_Bps"``.
+    """
+    if device.type == "cuda":
+        h2d, d2d = cuda_bandwidth(device, nbytes, repeats)
+        what = (
+            f"a {_size(nbytes)} buffer copied into another on {device} between CUDA events, "
+            f"bytes read + written, median of {repeats}"
+        )
+        return {"copy_Bps": d2d, "bytes": nbytes, "what": what, "h2d_Bps": h2d}
+    nbytes = 256 << 20
+    what = (
+        f"a {_size(nbytes)} tensor copied into another in memory, bytes read + written, "
+        f"median of {repeats}"
+    )
+    return {"copy_Bps": memcpy_bandwidth(nbytes, repeats), "bytes": nbytes, "what": what}
+
+
+def _size(nbytes: int) -> str:
+    """``nbytes`` in MiB where it is a whole number of them, else in MB.
+
+    >>> _size(256 << 20), _size(256 * 224 * 224 * 3)
+    ('256 MiB', '38.5 MB')
+    """
+    if nbytes % (1 << 20) == 0:
+        return f"{nbytes >> 20} MiB"
+    return f"{nbytes / 1e6:.1f} MB"
 
 
 def rotated(n: int, k: int) -> list[int]:

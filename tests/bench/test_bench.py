@@ -62,7 +62,7 @@ def test_main_writes_table_json_and_plot(tmp_path, capsys):
         assert "timm rows left out: timm is not installed" in text
     data = json.loads(out_json.read_text())
     assert data["sizes"] == {"batch": 4, "height": 16, "width": 12, "channels": 3}
-    assert data["floors"]["cpu"]["memcpy_Bps"] > 0
+    assert data["floors"]["cpu"]["memcpy_Bps"] == data["copy_bandwidth"]["cpu"]["copy_Bps"] > 0
     assert {"date", "cpu", "versions"} <= set(data["machine"])
     rows = {r["pipeline"]: r for r in data["rows"]}
     assert rows["seed"]["speedup_vs_seed"] == pytest.approx(1.0)
@@ -249,7 +249,7 @@ def test_the_device_work_alone_every_path_and_case(tmp_path, capsys):
     data = json.loads(out.read_text())
     assert data["rows"] == [] and data["geometry_rows"] == []
     result = data["kernels"]["cpu"]
-    assert result["copy_Bps"] > 0
+    assert result["copy_Bps"] == data["copy_bandwidth"]["cpu"]["copy_Bps"] > 0
     rows = {(r["case"], r["path"]): r for r in result["rows"]}
     assert set(rows) == {(c, p) for c in ("plain", "eval", "train") for p in bench_kernels.PATHS}
     for (case, path), r in rows.items():
@@ -270,6 +270,21 @@ def test_the_device_work_alone_every_path_and_case(tmp_path, capsys):
         limit = {"torch": 0.0, "triton": 1e-4, "tv2 per sample": 1.5 / 255 / 0.224}
         if path in limit and (case == "plain" or path != "kornia"):
             assert r["max_abs_err_vs_torch"] <= limit[path] + 1e-6, (case, path)
+
+
+def test_one_copy_bandwidth_per_device_said_once_and_used_by_every_table(tmp_path, capsys):
+    out = tmp_path / "b.json"
+    args = ["--device", "cpu", "--no-geometry", "--batch", "4", "--size", "32", "24"]
+    args += ["--geometry-batch", "2", "--repeats", "2", "--warmup", "0", "--json", str(out)]
+    assert bench.main(args) == 0
+    text = capsys.readouterr().out
+    data = json.loads(out.read_text())
+    bw = data["copy_bandwidth"]["cpu"]
+    assert bw["bytes"] == 256 << 20 and "256 MiB" in bw["what"] and "read + written" in bw["what"]
+    assert text.count("copy bandwidth") == 2  # the figure once, and what x copy is against
+    assert report.bandwidth_line("cpu", bw) in text.splitlines()
+    assert data["floors"]["cpu"] == {"memcpy_Bps": bw["copy_Bps"]}
+    assert data["kernels"]["cpu"]["copy_Bps"] == bw["copy_Bps"]
 
 
 def test_the_kernel_targets_take_the_device_time_where_it_was_measured():
