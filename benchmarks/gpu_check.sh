@@ -136,17 +136,18 @@ for node in $FAILED; do
 done
 
 # --- 4. the CUDA benchmark: the device work alone first, then the pipelines ---------------
-echo "== device work alone (gpuprep-bench --device cuda --kernels-only, at most ${KERNEL_BUDGET}s)" \
-  "-> bench.log, kernels.json"
-timeout -s INT -k 10 "$KERNEL_BUDGET" "$PY" -m gpuprep.bench --device cuda --kernels-only \
-  --repeats 10 --json "$OUT_DIR/kernels.json" >"$OUT_DIR/bench-kernels.log" 2>&1
+# --full: the full run's rounds, epochs and images, the figures of benchmarks/RESULTS.md
+echo "== device work alone (gpuprep-bench --full --device cuda --kernels-only, at most" \
+  "${KERNEL_BUDGET}s) -> bench.log, kernels.json"
+timeout -s INT -k 10 "$KERNEL_BUDGET" "$PY" -m gpuprep.bench --full --device cuda --kernels-only \
+  --json "$OUT_DIR/kernels.json" >"$OUT_DIR/bench-kernels.log" 2>&1
 kernels_bench_rc=$?
-echo "== pipelines (gpuprep-bench --device cuda --no-kernels, at most ${BENCH_BUDGET}s)" \
+echo "== pipelines (gpuprep-bench --full --device cuda --no-kernels, at most ${BENCH_BUDGET}s)" \
   "-> bench.log, bench.json"
 PLOT=()
 "$PY" -c "import matplotlib" 2>/dev/null && PLOT=(--plot "$OUT_DIR/bench.png")
-timeout -s INT -k 10 "$BENCH_BUDGET" "$PY" -m gpuprep.bench --device cuda --no-kernels \
-  --repeats 10 --json "$OUT_DIR/bench.json" "${PLOT[@]}" >"$OUT_DIR/bench-pipelines.log" 2>&1
+timeout -s INT -k 10 "$BENCH_BUDGET" "$PY" -m gpuprep.bench --full --device cuda --no-kernels \
+  --json "$OUT_DIR/bench.json" "${PLOT[@]}" >"$OUT_DIR/bench-pipelines.log" 2>&1
 pipelines_rc=$?
 echo "== DataLoader with workers, seed vs DeviceLoader (benchmarks/test_loader.py -m cuda," \
   "at most ${LOADER_BUDGET}s) -> bench.log, bench.json"
@@ -154,9 +155,9 @@ timeout -s INT -k 10 "$LOADER_BUDGET" "$PY" -m pytest benchmarks/test_loader.py 
   -p no:cacheprovider --benchmark-only --benchmark-json="$OUT_DIR/loader.json" \
   >"$OUT_DIR/bench-loader.log" 2>&1
 loader_rc=$?
-{ echo "### gpuprep-bench --device cuda --kernels-only: exit $kernels_bench_rc"
+{ echo "### gpuprep-bench --full --device cuda --kernels-only: exit $kernels_bench_rc"
   cat "$OUT_DIR/bench-kernels.log"
-  echo; echo "### gpuprep-bench --device cuda --no-kernels: exit $pipelines_rc"
+  echo; echo "### gpuprep-bench --full --device cuda --no-kernels: exit $pipelines_rc"
   cat "$OUT_DIR/bench-pipelines.log"
   echo; echo "### pytest benchmarks/test_loader.py -m cuda --benchmark-only: exit $loader_rc"
   cat "$OUT_DIR/bench-loader.log"; } >"$OUT_DIR/bench.log"

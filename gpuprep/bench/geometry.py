@@ -11,8 +11,9 @@ with worker processes over the same images in the same order:
 * ``gpuprep``: :func:`gpuprep.collate_ragged` in the workers (one copy per image, uint8),
   one copy of the batch to the device, the geometry :class:`gpuprep.Preprocess` there.
 
-Each epoch is timed on the wall clock (the device synchronized at the end) and in CPU time
-of the main process and its workers together: images/s and host CPU milliseconds per image.
+A warm-up epoch of every pipeline, not timed, then the timed epochs, pipelines alternating.
+Each is timed on the wall clock (the device synchronized at the end) and in CPU time of the
+main process and its workers together: images/s and host CPU milliseconds per image.
 ``gpuprep-bench`` runs it (``--images DIR`` for real photos).
 """
 
@@ -127,8 +128,9 @@ def geometry_benchmark(
     epochs: int = 3,
     progress: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Time every pipeline for both presets on every device, epochs alternating between
-    pipelines; one row per (preset, pipeline, device) with medians."""
+    """Time every pipeline for both presets on every device: a warm-up epoch of each, then
+    ``epochs`` timed epochs of each, pipelines alternating; one row per (preset, pipeline,
+    device) with medians. ``progress(message)`` after every round of epochs."""
     rows: list[dict[str, Any]] = []
     for device in devices:
         for preset in ("eval", "train"):
@@ -147,7 +149,8 @@ def geometry_benchmark(
                     else:
                         timings[name].append((wall, cpu))
                 if progress:
-                    progress(f"{device} {preset}: epoch {rnd + 1}/{epochs + 1}")
+                    done = f"timed epoch {rnd}/{epochs}" if rnd else "warm-up epoch"
+                    progress(f"{device} {preset}: {done} of every pipeline")
             ref = firsts[f"tv2 {preset}"]
             for name, t in timings.items():
                 wall = float(np.median([w for w, _ in t]))

@@ -19,7 +19,8 @@ Each row: milliseconds per batch (median; CUDA events on a GPU), images/s, and G
 the source pixels that the outputs depend on read once (for a geometry case: each box times
 the share of its resized image that the window keeps) and the float32 output written once,
 next to the device's copy bandwidth measured in the same run
-(:func:`gpuprep.bench.timing.copy_bandwidth`: ``x copy``).
+(:func:`gpuprep.bench.timing.copy_bandwidth`: ``x copy``). Every row is the median of R timed
+calls.
 A call between two CUDA events also counts the host's part (the layer's checks, the launch
 path) where the device waits for it, so on CUDA the ``triton`` path (and the ``torch`` path's
 plain case) is also timed as CUDA graph replays, back to back: the device's work alone
@@ -42,7 +43,13 @@ from gpuprep.kernels.backends import triton_unavailable
 
 from . import timing
 
-__all__ = ["PATHS", "disagreements", "kernel_benchmark", "kernel_targets", "unavailable"]
+__all__ = [
+    "PATHS",
+    "disagreements",
+    "kernel_benchmark",
+    "kernel_targets",
+    "unavailable",
+]
 
 CASES = ("plain", "eval", "train")
 PATHS = ("triton", "torch", "kornia", "tv2 per sample")
@@ -198,7 +205,7 @@ def kernel_benchmark(
     paths: Sequence[str] = PATHS,
     bandwidth: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Time every path of every case on ``device``.
+    """Time every path of every case on ``device``, each the median of ``repeats`` calls.
 
     Args:
         bandwidth: the run's :func:`gpuprep.bench.timing.copy_bandwidth` on ``device``;

@@ -14,12 +14,13 @@ normalized float32 (N, C, H, W) batch on the target device (default 256 x 224 x 
 * ``gpuprep``: :func:`gpuprep.collate` + :class:`gpuprep.Preprocess`, and
   :class:`gpuprep.GPUCollate`; on CUDA also :class:`gpuprep.DeviceLoader`.
 
-How it is timed: every pipeline is checked once against the seed's output; then warm-up
-rounds; then R rounds, each running every pipeline once in rotating order (A and B
+How it is timed: every pipeline is checked once against the seed's output; then W warm-up
+rounds; then R timed rounds, each running every pipeline once in rotating order (A and B
 alternate) on one of several input lists in turn (so no pipeline meets data that is
-still in cache from its own previous run). CUDA work is synchronized before the clock
-stops (the clocks are :mod:`gpuprep.bench.timing`'s). Reported: the median and the
-25th-75th percentile range of the ms per batch.
+still in cache from its own previous run); then R rounds of the host-side part alone
+(:func:`rounds` counts them all). CUDA work is synchronized before the clock stops (the
+clocks are :mod:`gpuprep.bench.timing`'s). Reported: the median and the 25th-75th
+percentile range of the ms per batch.
 
 The floor, from the copy bandwidth measured in the same run
 (:func:`gpuprep.bench.timing.copy_bandwidth`):
@@ -59,6 +60,7 @@ __all__ = [
     "disagreements",
     "floors",
     "pipelines",
+    "rounds",
     "run_benchmark",
     "summarize",
 ]
@@ -255,6 +257,16 @@ def _device_loader_pipeline(device: torch.device) -> Pipeline:
 # ------------------------------------------------------------------------------ runner
 
 
+def rounds(repeats: int, warmup: int) -> int:
+    """The rounds :func:`run_benchmark` runs: ``warmup`` and ``repeats`` timed rounds of
+    every pipeline, then ``repeats`` rounds of their host-side parts alone.
+
+    >>> rounds(10, 2)
+    22
+    """
+    return warmup + 2 * repeats
+
+
 def run_benchmark(
     pipes: Sequence[Pipeline],
     image_sets: Sequence[Sequence[np.ndarray]],
@@ -263,7 +275,8 @@ def run_benchmark(
     warmup: int = 2,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Result]:
-    """Time every pipeline, alternating, on rotating inputs; check each against the first."""
+    """Time every pipeline, alternating, on rotating inputs; check each against the first.
+    ``progress(done, total)`` after each of the :func:`rounds`."""
     results = [
         Result(p.name, str(p.device), note=p.note, h2d_bytes_per_pixel=p.h2d_bytes_per_pixel)
         for p in pipes
@@ -277,6 +290,7 @@ def run_benchmark(
             )
         r.max_abs_err = float((got.float() - reference.float()).abs().max())
     total = warmup + repeats
+    every = rounds(repeats, warmup)
     for rnd in range(total):
         images = image_sets[rnd % len(image_sets)]
         for i in timing.rotated(len(pipes), rnd):
@@ -284,7 +298,7 @@ def run_benchmark(
             if rnd >= warmup:
                 results[i].ms.append(wall * 1e3)
         if progress:
-            progress(rnd + 1, total + repeats)
+            progress(rnd + 1, every)
     # The host-side part alone, in CPU seconds of all threads: what a GPU pipeline costs the
     # training process's CPU. Measured apart so the device never runs in its window.
     for rnd in range(repeats):
@@ -294,7 +308,7 @@ def run_benchmark(
             cpu = timing.lap(partial(host, images), children=False).cpu
             results[i].host_cpu_ms.append(cpu * 1e3)
         if progress:
-            progress(total + rnd + 1, total + repeats)
+            progress(total + rnd + 1, every)
     return results
 
 

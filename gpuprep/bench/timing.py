@@ -14,6 +14,8 @@
   CPU, :func:`cuda_bandwidth` on CUDA).
 * :func:`rotated`: the order of one round, so every contender takes every position in turn.
 * :func:`progress_bar`, :func:`progress_note`: progress on stderr, apart from the tables.
+* :class:`Phases`: the run's parts, each announced on stderr as it starts and timed, and
+  the run's time in all.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +33,7 @@ import torch
 
 __all__ = [
     "Lap",
+    "Phases",
     "call_median",
     "copy_bandwidth",
     "cpu_seconds",
@@ -220,3 +224,49 @@ def progress_bar(done: int, total: int) -> None:
 def progress_note(message: str) -> None:
     """One line of progress on stderr."""
     print(f"  {message}", file=sys.stderr, flush=True)
+
+
+class Phases:
+    """The parts of a run, in order: each announced on stderr as it starts (``[2/3] geometry
+    presets (cpu) ...``) and when it ends, with its seconds on the wall clock and those of
+    the run so far; the run counted from ``start`` (a :func:`time.perf_counter` reading).
+
+    >>> phases = Phases(["one", "two"], start=time.perf_counter())
+    >>> with phases("one"):
+    ...     pass
+    >>> list(phases.seconds), phases.elapsed() >= phases.seconds["one"]
+    (['one'], True)
+    """
+
+    def __init__(self, names: Sequence[str], *, start: float) -> None:
+        self.names = list(names)
+        self.start = start
+        self.seconds: dict[str, float] = {}
+
+    def elapsed(self) -> float:
+        """Seconds since the run started."""
+        return time.perf_counter() - self.start
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        """Time the part ``name`` (one of ``names``) as the ``with`` block runs."""
+        tag = f"[{self.names.index(name) + 1}/{len(self.names)}] {name}"
+        print(f"{tag} ...", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = time.perf_counter() - t0
+        print(
+            f"{tag}: {self.seconds[name]:.1f} s ({self.elapsed():.1f} s since the start)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def summary(self) -> str:
+        """The run's seconds in all, and each part's; what lies between the parts (imports,
+        inputs, the copy bandwidth, the files written) is ``the rest``."""
+        total = self.elapsed()
+        parts = [f"{name} {s:.1f} s" for name, s in self.seconds.items()]
+        parts.append(f"the rest {total - sum(self.seconds.values()):.1f} s")
+        return f"ran in {total:.1f} s: {', '.join(parts)}"

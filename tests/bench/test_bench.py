@@ -3,13 +3,14 @@ Nothing here is timed against a threshold; the numbers themselves live in benchm
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
 import torch
 
 from gpuprep import bench
-from gpuprep.bench import inputs, pipelines, report
+from gpuprep.bench import cli, inputs, pipelines, report
 from gpuprep.bench import kernels as bench_kernels
 
 
@@ -54,14 +55,24 @@ def test_main_writes_table_json_and_plot(tmp_path, capsys):
         ]
     )
     assert rc == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     assert "images/s" in text and "gpuprep" in text and "seed" in text
+    # the rounds it says it runs are those its progress bar counts: 1 + 2 timed + 2 host
+    assert "1 warm-up and 2 timed rounds of every pipeline, then 2 rounds of the" in text
+    assert "host part alone: 5 rounds" in text
+    bar = re.findall(r"round (\d+)/(\d+)", captured.err)
+    assert {total for _, total in bar} == {"5"} and max(int(k) for k, _ in bar) == 5
+    assert "[1/1] fixed-size pipelines (cpu) ..." in captured.err
+    assert "[1/1] fixed-size pipelines (cpu): " in captured.err
+    assert "gpuprep-bench ran in " in text and "fixed-size pipelines (cpu) " in text
     try:
         import timm  # noqa: F401
     except ImportError:
         assert "timm rows left out: timm is not installed" in text
     data = json.loads(out_json.read_text())
     assert data["sizes"] == {"batch": 4, "height": 16, "width": 12, "channels": 3}
+    assert (data["repeats"], data["warmup"], data["rounds"], data["full"]) == (2, 1, 5, False)
     assert data["floors"]["cpu"]["memcpy_Bps"] == data["copy_bandwidth"]["cpu"]["copy_Bps"] > 0
     assert {"date", "cpu", "versions"} <= set(data["machine"])
     rows = {r["pipeline"]: r for r in data["rows"]}
@@ -127,8 +138,16 @@ def test_geometry_presets_on_synthetic_variable_size_images(tmp_path, capsys):
     args += ["--no-kernels"]
     rc = bench.main([*args, "--workers", "2", "--epochs", "1", "--json", str(out)])
     assert rc == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     assert "12 synthetic images, sides 300-600 px" in text and "host CPU ms/img" in text
+    # one warm-up epoch and the one timed epoch asked for, said as they run
+    assert "a warm-up epoch, then 1 timed epoch of every pipeline" in text
+    for preset in ("eval", "train"):
+        assert f"cpu {preset}: warm-up epoch of every pipeline" in captured.err
+    assert re.findall(r"timed epoch (\d+/\d+)", captured.err) == ["1/1", "1/1"]
+    assert "[1/1] geometry presets (cpu) ..." in captured.err
+    assert "copy bandwidth on" not in text  # nothing here is measured against it
     data = json.loads(out.read_text())
     rows = {r["pipeline"]: r for r in data["geometry_rows"]}
     assert set(rows) == {f"{p} {s}" for p in ("seed", "tv2", "gpuprep") for s in ("eval", "train")}
@@ -137,6 +156,7 @@ def test_geometry_presets_on_synthetic_variable_size_images(tmp_path, capsys):
     # the eval preset agrees with torchvision v2 up to its uint8 rounding
     assert rows["gpuprep eval"]["max_abs_err_vs_tv2"] <= 1.5 / 255 / 0.224
     assert data["rows"] == [] and data["geometry"]["workers"] == 2
+    assert (data["geometry"]["warmup_epochs"], data["geometry"]["epochs"]) == (1, 1)
 
 
 def test_photos_from_a_folder_tree_keep_their_sizes(tmp_path, capsys):
@@ -246,6 +266,7 @@ def test_the_device_work_alone_every_path_and_case(tmp_path, capsys):
     assert rc == 0
     text = capsys.readouterr().out
     assert "3 synthetic images, sides 300-600 px" in text and "x copy" in text
+    assert "each path the median of 2 timed calls" in text
     data = json.loads(out.read_text())
     assert data["rows"] == [] and data["geometry_rows"] == []
     result = data["kernels"]["cpu"]
@@ -277,7 +298,10 @@ def test_one_copy_bandwidth_per_device_said_once_and_used_by_every_table(tmp_pat
     args = ["--device", "cpu", "--no-geometry", "--batch", "4", "--size", "32", "24"]
     args += ["--geometry-batch", "2", "--repeats", "2", "--warmup", "0", "--json", str(out)]
     assert bench.main(args) == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
+    assert "[1/2] fixed-size pipelines (cpu) ..." in captured.err
+    assert "[2/2] device work alone (cpu) ..." in captured.err
     data = json.loads(out.read_text())
     bw = data["copy_bandwidth"]["cpu"]
     assert bw["bytes"] == 256 << 20 and "256 MiB" in bw["what"] and "read + written" in bw["what"]
@@ -311,6 +335,29 @@ def test_the_kernel_targets_take_the_device_time_where_it_was_measured():
         }
     )
     assert "train triton: no graph (RuntimeError: x)" in table
+
+
+def test_the_quick_run_by_default_the_full_one_with_full(capsys):
+    """Without --full the flags that set the run's length take the quick defaults, with it
+    the full ones (what the defaults were, the figures of benchmarks/RESULTS.md); a flag
+    given wins over both; one out of range is a usage error."""
+    assert cli.FULL == {"repeats": 10, "warmup": 2, "epochs": 3, "geometry_batches": 8}
+    ap = cli._parser()
+    for argv, want in (([], cli.QUICK), (["--full"], cli.FULL)):
+        args = ap.parse_args([*argv, "--geometry-batch", "16"])
+        assert cli._check(ap, args) == want["geometry_batches"] * 16
+        assert (args.repeats, args.warmup, args.epochs) == (
+            want["repeats"],
+            want["warmup"],
+            want["epochs"],
+        )
+    args = ap.parse_args(["--full", "--repeats", "3", "--limit", "7", "--warmup", "0"])
+    assert cli._check(ap, args) == 7 and (args.repeats, args.warmup, args.epochs) == (3, 0, 3)
+    for bad in (["--repeats", "0"], ["--warmup", "-1"], ["--epochs", "0"]):
+        with pytest.raises(SystemExit) as e:
+            bench.main(bad)
+        assert e.value.code == 2
+    assert "must be >= " in capsys.readouterr().err
 
 
 def _cell_spans(line, cells):
