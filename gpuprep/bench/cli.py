@@ -12,7 +12,8 @@ them:
    last, the run's time in all and each part's.
 
 Each section runs once per device, a part of the run (``[2/3] geometry presets (cpu)`` on
-stderr as it starts and ends). By default the run is the quick one (:data:`QUICK`: fewer rounds,
+stderr as it starts and ends); under each table, a line says why wherever a gpuprep row is
+slower than another's. By default the run is the quick one (:data:`QUICK`: fewer rounds,
 epochs and images, well under two minutes on two cores); ``--full`` is :data:`FULL`, the
 figures of benchmarks/RESULTS.md. A flag given explicitly wins over either.
 
@@ -313,6 +314,8 @@ def _fixed_size(
             )
             rows += pipelines.summarize(results, n=n, pixels=h * w * c, floors=floors)
     print(report.pipeline_table(rows))
+    for line in pipelines.slower_notes(rows):
+        print(line)
     targets = {
         dev: pipelines.cuda_targets(rows, floors[dev], comp) for dev, comp in components.items()
     }
@@ -346,6 +349,8 @@ def _geometry_presets(
                 progress=timing.progress_note,
             )
     print(report.geometry_table(rows))
+    for line in geometry.slower_notes(rows, args.workers):
+        print(line)
     return rows
 
 
@@ -378,6 +383,8 @@ def _device_work(
                 bandwidth=bandwidths[str(dev)],
             )
         print(report.kernel_table(result))
+        for line in kernels.slower_notes(result):
+            print(line)
         goals[str(dev)] = kernels.kernel_targets(result)
         for line in report.target_lines(goals[str(dev)]):
             print(line)

@@ -50,7 +50,7 @@ import torch
 import gpuprep
 from gpuprep import IMAGENET_MEAN, IMAGENET_STD
 
-from . import timing
+from . import report, timing
 
 __all__ = [
     "Pipeline",
@@ -62,6 +62,7 @@ __all__ = [
     "pipelines",
     "rounds",
     "run_benchmark",
+    "slower_notes",
     "summarize",
 ]
 
@@ -410,3 +411,39 @@ def disagreements(rows: Sequence[dict[str, Any]]) -> list[str]:
         for r in rows
         if not r["max_abs_err_vs_seed"] <= 1e-4
     ]
+
+
+def slower_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """A line per device where a gpuprep row is slower than the fastest other pipeline on
+    that device, saying why, from the figures: a difference within the rounds' spread, the
+    fixed cost of a call on a batch of under a millisecond, or neither."""
+    lines = []
+    for device in dict.fromkeys(r["device"] for r in rows):
+        here = [r for r in rows if r["device"] == device]
+        peers = [r for r in here if not r["pipeline"].startswith("gpuprep")]
+        if not peers:
+            continue
+        best = min(peers, key=lambda r: r["ms_median"])
+        slow = [
+            r
+            for r in here
+            if r["pipeline"].startswith("gpuprep") and r["ms_median"] > best["ms_median"]
+        ]
+        if not slow:
+            continue
+        if all(r["ms_p25"] <= best["ms_p75"] for r in slow):
+            why = (
+                "within the spread of the rounds (the p25-p75 ranges overlap), so the timings "
+                "vary more than they differ; --full times more rounds"
+            )
+        elif max(r["ms_median"] for r in slow) < 1.0:
+            why = (
+                "at under a millisecond a batch, the fixed cost of a call (gpuprep checks the "
+                "batch and chooses its path before it touches a pixel) outweighs a lead that "
+                "grows with the pixels"
+            )
+        else:
+            why = "not something in how the pipelines work explains it; rerun with --full"
+        who = [r["pipeline"] for r in slow]
+        lines.append(report.slower_line(who, device, {best["pipeline"]: []}, why))
+    return lines

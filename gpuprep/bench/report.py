@@ -29,6 +29,7 @@ __all__ = [
     "machine_info",
     "pipeline_table",
     "plot",
+    "slower_line",
     "table",
     "target_lines",
     "unreadable_lines",
@@ -95,6 +96,18 @@ def figure(x: float, decimals: int = 1) -> str:
     if x == 0 or abs(x) >= 1 or x != x:
         return f"{x:.{decimals}f}"
     return f"{x:.2g}" if abs(x) >= 1e-4 else f"{x:.1e}"
+
+
+def slower_line(who: Sequence[str], device: str, than: dict[str, list[str]], why: str) -> str:
+    """The line under a table where gpuprep's rows ``who`` are slower than the rows of
+    ``than`` (a peer, and the cases where it is faster, or none), and ``why``.
+
+    >>> slower_line(["gpuprep"], "cpu", {"tv2": ["eval", "train"]}, "it resizes in float32")
+    'gpuprep is slower on cpu than tv2 in eval and train: it resizes in float32.'
+    """
+    verb = "is" if len(who) == 1 else "are"
+    parts = [f"than {peer}" + (f" in {' and '.join(w)}" if w else "") for peer, w in than.items()]
+    return f"{' and '.join(who)} {verb} slower on {device} {', and '.join(parts)}: {why}."
 
 
 def pipeline_table(rows: Sequence[dict[str, Any]]) -> str:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gpuprep import bench
-from gpuprep.bench import cli, inputs, pipelines, report
+from gpuprep.bench import cli, geometry, inputs, pipelines, report
 from gpuprep.bench import kernels as bench_kernels
 
 
@@ -66,6 +66,8 @@ def test_main_writes_table_json_and_plot(tmp_path, capsys):
     assert "[1/1] fixed-size pipelines (cpu) ..." in captured.err
     assert "[1/1] fixed-size pipelines (cpu): " in captured.err
     assert "gpuprep-bench ran in " in text and "fixed-size pipelines (cpu) " in text
+    for line in pipelines.slower_notes(json.loads(out_json.read_text())["rows"]):
+        assert line in text  # wherever the figures show gpuprep slower, the line says why
     try:
         import timm  # noqa: F401
     except ImportError:
@@ -157,6 +159,8 @@ def test_geometry_presets_on_synthetic_variable_size_images(tmp_path, capsys):
     assert rows["gpuprep eval"]["max_abs_err_vs_tv2"] <= 1.5 / 255 / 0.224
     assert data["rows"] == [] and data["geometry"]["workers"] == 2
     assert (data["geometry"]["warmup_epochs"], data["geometry"]["epochs"]) == (1, 1)
+    for line in geometry.slower_notes(data["geometry_rows"], 2):
+        assert line in text
 
 
 def test_photos_from_a_folder_tree_keep_their_sizes(tmp_path, capsys):
@@ -309,6 +313,8 @@ def test_one_copy_bandwidth_per_device_said_once_and_used_by_every_table(tmp_pat
     assert report.bandwidth_line("cpu", bw) in text.splitlines()
     assert data["floors"]["cpu"] == {"memcpy_Bps": bw["copy_Bps"]}
     assert data["kernels"]["cpu"]["copy_Bps"] == bw["copy_Bps"]
+    for line in bench_kernels.slower_notes(data["kernels"]["cpu"]):
+        assert line in text
 
 
 def test_the_kernel_targets_take_the_device_time_where_it_was_measured():
@@ -429,6 +435,107 @@ def test_target_lines_stay_aligned():
     lines = report.target_lines([("a", 1e6, 0.5), ("a much longer target name", 0.01, 10.0)])
     assert len({line.index(" (target") for line in lines}) == 1  # the figures end together
     assert [line.split()[-1] for line in lines] == ["ok", "SHORT"]
+
+
+def _geometry_row(pipeline, images_per_s, device="cpu"):
+    return {
+        "preset": pipeline.split()[-1],
+        "pipeline": pipeline,
+        "device": device,
+        "images_per_s": images_per_s,
+    }
+
+
+def test_a_line_says_why_where_gpuprep_is_slower_in_the_geometry_table():
+    rows = [
+        _geometry_row("seed eval", 700),
+        _geometry_row("tv2 eval", 1000),
+        _geometry_row("gpuprep eval", 400),
+        _geometry_row("seed train", 800),
+        _geometry_row("tv2 train", 1100),
+        _geometry_row("gpuprep train", 1200),
+    ]
+    (line,) = geometry.slower_notes(rows, workers=2)
+    assert line.startswith("gpuprep is slower on cpu than tv2 in eval: ")
+    assert "main process resizes the whole batch" in line and "in the 2 workers" in line
+    (line,) = geometry.slower_notes(rows, workers=0)
+    assert "without workers, every pipeline resizes in the main process" in line
+    faster = [
+        r if not r["pipeline"].startswith("gpuprep") else {**r, "images_per_s": 5000} for r in rows
+    ]
+    assert geometry.slower_notes(faster, workers=2) == []
+    on_cuda = [{**r, "device": "cuda:0"} for r in rows]
+    (line,) = geometry.slower_notes(on_cuda, workers=2)
+    assert "on cuda:0" in line and "main process" not in line
+
+
+def _pipeline_row(pipeline, ms, spread=0.05, device="cpu"):
+    return {
+        "pipeline": pipeline,
+        "device": device,
+        "ms_median": ms,
+        "ms_p25": ms * (1 - spread),
+        "ms_p75": ms * (1 + spread),
+    }
+
+
+def test_a_line_says_why_where_gpuprep_is_slower_in_the_fixed_size_table():
+    def rows(gpuprep_ms, spread=0.05):
+        return [
+            _pipeline_row("seed", 120.0),
+            _pipeline_row("timm", 70.0),
+            _pipeline_row("gpuprep", gpuprep_ms, spread),
+            _pipeline_row("gpuprep GPUCollate", 14.0),
+        ]
+
+    assert pipelines.slower_notes(rows(15.0)) == []
+    (line,) = pipelines.slower_notes(rows(72.0, spread=0.2))
+    assert line.startswith("gpuprep is slower on cpu than timm: within the spread of the rounds")
+    (line,) = pipelines.slower_notes(rows(200.0))
+    assert "not something in how the pipelines work explains it" in line
+    small = [
+        _pipeline_row("seed", 0.3),
+        _pipeline_row("eager chain", 0.1),
+        _pipeline_row("gpuprep", 0.17),
+        _pipeline_row("gpuprep GPUCollate", 0.14),
+    ]
+    (line,) = pipelines.slower_notes(small)
+    assert line.startswith("gpuprep and gpuprep GPUCollate are slower on cpu than eager chain")
+    assert "fixed cost of a call" in line
+
+
+def test_a_line_says_why_where_gpuprep_is_slower_in_the_device_work_table():
+    def row(case, path, ms, device="cpu"):
+        return {"case": case, "path": path, "device": device, "ms_per_batch": ms}
+
+    skipped = {"case": "plain", "path": "triton", "device": "cpu", "skipped": "on cpu"}
+    result = {
+        "rows": [
+            skipped,
+            row("plain", "torch", 10.8),
+            row("plain", "kornia", 170.0),
+            row("plain", "tv2 per sample", 171.0),
+            row("eval", "torch", 67.0),
+            row("eval", "kornia", 230.0),
+            row("eval", "tv2 per sample", 41.0),
+            row("train", "torch", 38.0),
+            row("train", "kornia", 200.0),
+            row("train", "tv2 per sample", 35.6),
+        ]
+    }
+    (line,) = bench_kernels.slower_notes(result)
+    assert line.startswith("the torch path is slower on cpu than tv2 per sample in eval and train")
+    assert "uint8" in line and "float32" in line
+    result["rows"] = [r for r in result["rows"] if r.get("case") == "plain"]
+    assert bench_kernels.slower_notes(result) == []
+    cuda = {
+        "rows": [
+            row("eval", "triton", 0.2, "cuda:0"),
+            row("eval", "kornia", 3.0, "cuda:0"),
+            row("eval", "torch", 9.0, "cuda:0"),
+        ]
+    }
+    assert bench_kernels.slower_notes(cuda) == []  # the torch path is not what auto takes
 
 
 # ---------------------------------------------------------------------- benchmark
