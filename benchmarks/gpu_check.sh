@@ -136,17 +136,18 @@ for node in $FAILED; do
 done
 
 # --- 4. the CUDA benchmark: the device work alone first, then the pipelines ---------------
-echo "== device work alone (gpuprep-bench --device cuda --kernels-only, at most ${KERNEL_BUDGET}s)" \
-  "-> bench.log, kernels.json"
-timeout -s INT -k 10 "$KERNEL_BUDGET" "$PY" -m gpuprep.bench --device cuda --kernels-only \
-  --repeats 10 --json "$OUT_DIR/kernels.json" >"$OUT_DIR/bench-kernels.log" 2>&1
+# --full: the full run's rounds, epochs and images, the figures of benchmarks/RESULTS.md
+echo "== device work alone (gpuprep-bench --full --device cuda --kernels-only, at most" \
+  "${KERNEL_BUDGET}s) -> bench.log, kernels.json"
+timeout -s INT -k 10 "$KERNEL_BUDGET" "$PY" -m gpuprep.bench --full --device cuda --kernels-only \
+  --json "$OUT_DIR/kernels.json" >"$OUT_DIR/bench-kernels.log" 2>&1
 kernels_bench_rc=$?
-echo "== pipelines (gpuprep-bench --device cuda --no-kernels, at most ${BENCH_BUDGET}s)" \
+echo "== pipelines (gpuprep-bench --full --device cuda --no-kernels, at most ${BENCH_BUDGET}s)" \
   "-> bench.log, bench.json"
 PLOT=()
 "$PY" -c "import matplotlib" 2>/dev/null && PLOT=(--plot "$OUT_DIR/bench.png")
-timeout -s INT -k 10 "$BENCH_BUDGET" "$PY" -m gpuprep.bench --device cuda --no-kernels \
-  --repeats 10 --json "$OUT_DIR/bench.json" "${PLOT[@]}" >"$OUT_DIR/bench-pipelines.log" 2>&1
+timeout -s INT -k 10 "$BENCH_BUDGET" "$PY" -m gpuprep.bench --full --device cuda --no-kernels \
+  --json "$OUT_DIR/bench.json" "${PLOT[@]}" >"$OUT_DIR/bench-pipelines.log" 2>&1
 pipelines_rc=$?
 echo "== DataLoader with workers, seed vs DeviceLoader (benchmarks/test_loader.py -m cuda," \
   "at most ${LOADER_BUDGET}s) -> bench.log, bench.json"
@@ -154,9 +155,9 @@ timeout -s INT -k 10 "$LOADER_BUDGET" "$PY" -m pytest benchmarks/test_loader.py 
   -p no:cacheprovider --benchmark-only --benchmark-json="$OUT_DIR/loader.json" \
   >"$OUT_DIR/bench-loader.log" 2>&1
 loader_rc=$?
-{ echo "### gpuprep-bench --device cuda --kernels-only: exit $kernels_bench_rc"
+{ echo "### gpuprep-bench --full --device cuda --kernels-only: exit $kernels_bench_rc"
   cat "$OUT_DIR/bench-kernels.log"
-  echo; echo "### gpuprep-bench --device cuda --no-kernels: exit $pipelines_rc"
+  echo; echo "### gpuprep-bench --full --device cuda --no-kernels: exit $pipelines_rc"
   cat "$OUT_DIR/bench-pipelines.log"
   echo; echo "### pytest benchmarks/test_loader.py -m cuda --benchmark-only: exit $loader_rc"
   cat "$OUT_DIR/bench-loader.log"; } >"$OUT_DIR/bench.log"
@@ -220,46 +221,58 @@ def load(name, rc, what):
     path = os.path.join(out, name)
     print(f"{what}: exit {rc}" + ("" if os.path.exists(path) else f", no {name} (bench.log)"))
     return json.load(open(path)) if os.path.exists(path) else {}
+# the tables laid out as gpuprep-bench lays out its own: aligned at any value
+from gpuprep.bench.report import Note, table, target_lines
+def show(columns, rows, indent=""):
+    for line in table(columns, rows):
+        print(indent + line)
 d = load("bench.json", bench_rc, "pipelines (--no-kernels)")
 if d.get("rows"):
-    print(f"{'pipeline':<22}{'device':<8}{'images/s':>10}{'ms':>8}{'vs seed':>9}{'x floor':>9}")
-    for r in d["rows"]:
-        print(f"{r['pipeline']:<22}{r['device']:<8}{r['images_per_s']:>10.0f}"
-              f"{r['ms_median']:>8.1f}{r['speedup_vs_seed']:>8.2f}x{r['x_floor']:>9.2f}")
+    show([("pipeline", "<", 22), ("device", "<", 8), ("images/s", ">", 10), ("ms", ">", 8),
+          ("vs seed", ">", 9), ("x floor", ">", 9)],
+         [[r["pipeline"], r["device"], f"{r['images_per_s']:.0f}", f"{r['ms_median']:.1f}",
+           f"{r['speedup_vs_seed']:.2f}x", f"{r['x_floor']:.2f}"] for r in d["rows"]])
 for dev, floors in d.get("floors", {}).items():
     bw = ", ".join(f"{k[:-4]} {v / 1e9:.1f} GB/s" for k, v in floors.items())
     print(f"{dev}: {bw}")
 for dev, targets in d.get("cuda_targets", {}).items():
-    for name, got, need in targets:
-        print(f"{dev} {name:<44}{got:>7.2f} (>= {need:g}) {'ok' if got >= need else 'SHORT'}")
+    for line in target_lines(targets):
+        print(f"{dev}{line}")
 if d.get("geometry_rows"):
     print(f"geometry: {d['geometry']['source']}, batch {d['geometry']['batch']}, "
           f"{d['geometry']['workers']} workers")
-    for r in d["geometry_rows"]:
-        print(f"  {r['pipeline']:<16}{r['device']:<8}{r['images_per_s']:>8.0f} images/s"
-              f"{r['speedup_vs_seed']:>7.2f}x  host CPU {r['host_cpu_ms_per_image']:.2f} ms/img")
+    show([("pipeline", "<", 16), ("device", "<", 8), ("images/s", ">", 10), ("vs seed", ">", 9),
+          ("host CPU ms/img", ">", 17)],
+         [[r["pipeline"], r["device"], f"{r['images_per_s']:.0f}", f"{r['speedup_vs_seed']:.2f}x",
+           f"{r['host_cpu_ms_per_image']:.2f}"] for r in d["geometry_rows"]], "  ")
 for r in d.get("dataloader_workers", []):
-    print(f"{r['group']}: {r['pipeline']:<8}{r['images_per_s']:>8.0f} images/s")
+    print(f"{r['group']}: {r['pipeline']:<8} {r['images_per_s']:.0f} images/s")
 k_all = load("kernels.json", kernels_rc, "device work alone (--kernels-only)")
 for dev, k in k_all.get("kernels", {}).items():
     print(f"device work alone on {dev}, copy {k['copy_Bps'] / 1e9:.0f} GB/s:")
+    cells = []
     for r in k["rows"]:
         if "skipped" in r:
-            print(f"  {r['case']:<6}{r['path']:<16}skipped: {r['skipped'][:60]}")
+            cells.append([r["case"], r["path"], Note(f" skipped: {r['skipped'][:60]}")])
             continue
-        graph = (f" | graph {r['device_ms']:.3f} ms {r['device_vs_copy']:.2f} x copy"
-                 if "device_ms" in r else "")
-        print(f"  {r['case']:<6}{r['path']:<16}{r['ms_per_batch']:>8.2f} ms {r['GBps']:>7.1f} GB/s"
-              f" {r['vs_copy']:>5.2f} x copy {r.get('speedup_vs_torch', 0):>6.2f}x torch"
-              f"  err {r.get('max_abs_err_vs_torch', float('nan')):.1e}{graph}")
+        graphed = "device_ms" in r
+        cells.append([r["case"], r["path"], f"{r['ms_per_batch']:.2f}", f"{r['GBps']:.1f}",
+                      f"{r['vs_copy']:.2f}", f"{r.get('speedup_vs_torch', 0):.2f}x",
+                      f"{r.get('max_abs_err_vs_torch', float('nan')):.1e}",
+                      f"{r['device_ms']:.3f}" if graphed else "-",
+                      f"{r['device_vs_copy']:.2f}" if graphed else "-"])
+    show([("case", "<", 6), ("path", "<", 16), ("ms", ">", 8), ("GB/s", ">", 8),
+          ("x copy", ">", 8), ("vs torch", ">", 10), ("err", ">", 9), ("graph ms", ">", 10),
+          ("x copy", ">", 8)], cells, "  ")
+    for r in k["rows"]:
         if "device_ms_skipped" in r:
-            print(f"    no graph: {r['device_ms_skipped'][:70]}")
+            print(f"  {r['case']} {r['path']}: no graph: {r['device_ms_skipped'][:70]}")
     if "h2d" in k:
         h = k["h2d"]
         print(f"  RaggedBatch H2D {h['ragged_Bps'] / 1e9:.1f} GB/s, pinned {h['pinned_Bps'] / 1e9:.1f} GB/s")
 for dev, targets in k_all.get("kernel_targets", {}).items():
-    for name, got, need in targets:
-        print(f"{dev} {name:<44}{got:>7.2f} (>= {need:g}) {'ok' if got >= need else 'SHORT'}")
+    for line in target_lines(targets):
+        print(f"{dev}{line}")
 print("files:", " ".join(sorted(f for f in os.listdir(out) if f != "machine.txt")))
 EOF_PY
 cat "$OUT_DIR/summary.txt"

@@ -16,8 +16,9 @@ images, and the device work alone.
 * :mod:`gpuprep.bench.timing`: how everything is timed;
 * :mod:`gpuprep.bench.report`: the tables, the machine, the JSON file, the bar chart.
 
-torchvision is needed; kornia, timm and matplotlib are not: without them the run says what
-it leaves out.
+By default the run is a quick one (about half a minute on two cores); ``--full`` is the full
+run, more rounds, epochs and images. torchvision is needed; kornia, timm and matplotlib are
+not: without them the run says what it leaves out.
 """
 
 from __future__ import annotations

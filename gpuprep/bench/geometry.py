@@ -11,9 +11,14 @@ with worker processes over the same images in the same order:
 * ``gpuprep``: :func:`gpuprep.collate_ragged` in the workers (one copy per image, uint8),
   one copy of the batch to the device, the geometry :class:`gpuprep.Preprocess` there.
 
-Each epoch is timed on the wall clock (the device synchronized at the end) and in CPU time
-of the main process and its workers together: images/s and host CPU milliseconds per image.
+A warm-up epoch of every pipeline, not timed, then the timed epochs, pipelines alternating.
+Each is timed on the wall clock (the device synchronized at the end) and in CPU time of the
+main process and its workers together: images/s and host CPU milliseconds per image.
 ``gpuprep-bench`` runs it (``--images DIR`` for real photos).
+
+On a CPU the gpuprep rows are expected to be the slower ones: its workers only copy, and the
+main process resizes the whole batch in float32 (the torch path), where the seed's and tv2's
+workers resize uint8 images side by side; :func:`slower_notes` says so under the table.
 """
 
 from __future__ import annotations
@@ -27,9 +32,9 @@ import torch
 
 import gpuprep
 
-from . import timing
+from . import report, timing
 
-__all__ = ["disagreements", "geometry_benchmark"]
+__all__ = ["disagreements", "geometry_benchmark", "slower_notes"]
 
 
 class _Photos(torch.utils.data.Dataset):
@@ -127,8 +132,9 @@ def geometry_benchmark(
     epochs: int = 3,
     progress: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Time every pipeline for both presets on every device, epochs alternating between
-    pipelines; one row per (preset, pipeline, device) with medians."""
+    """Time every pipeline for both presets on every device: a warm-up epoch of each, then
+    ``epochs`` timed epochs of each, pipelines alternating; one row per (preset, pipeline,
+    device) with medians. ``progress(message)`` after every round of epochs."""
     rows: list[dict[str, Any]] = []
     for device in devices:
         for preset in ("eval", "train"):
@@ -147,7 +153,8 @@ def geometry_benchmark(
                     else:
                         timings[name].append((wall, cpu))
                 if progress:
-                    progress(f"{device} {preset}: epoch {rnd + 1}/{epochs + 1}")
+                    done = f"timed epoch {rnd}/{epochs}" if rnd else "warm-up epoch"
+                    progress(f"{device} {preset}: {done} of every pipeline")
             ref = firsts[f"tv2 {preset}"]
             for name, t in timings.items():
                 wall = float(np.median([w for w, _ in t]))
@@ -192,3 +199,41 @@ def disagreements(rows: Sequence[dict[str, Any]]) -> list[str]:
         and r["max_abs_err_vs_tv2"] is not None
         and not r["max_abs_err_vs_tv2"] <= levels
     ]
+
+
+def slower_notes(rows: Sequence[dict[str, Any]], workers: int) -> list[str]:
+    """A line per device where a gpuprep row is slower than the seed's or tv2's for its
+    preset, saying why (``workers``: the DataLoader workers of the run)."""
+    lines = []
+    for device in dict.fromkeys(r["device"] for r in rows):
+        than: dict[str, list[str]] = {}  # the faster pipeline, and its presets
+        for preset in ("eval", "train"):
+            here = [r for r in rows if r["device"] == device and r["preset"] == preset]
+            ours = [r for r in here if r["pipeline"].startswith("gpuprep")]
+            peers = [r for r in here if not r["pipeline"].startswith("gpuprep")]
+            if ours and peers:
+                best = max(peers, key=lambda r: r["images_per_s"])
+                if any(r["images_per_s"] < best["images_per_s"] for r in ours):
+                    than.setdefault(best["pipeline"].split()[0], []).append(preset)
+        if not than:
+            continue
+        if not device.startswith("cpu"):
+            why = (
+                "not something in how the pipelines work explains it (here the resize runs on "
+                "the device); --kernels-only times the device's part alone"
+            )
+        elif workers:
+            why = (
+                f"on a CPU, gpuprep's workers only copy the images into a uint8 batch and the "
+                f"main process resizes the whole batch, in float32 (the torch path), while the "
+                f"seed's and tv2's transforms run per sample in the {workers} workers side by "
+                f"side, on uint8 (PIL, torchvision v2); gpuprep's geometry is made for the GPU"
+            )
+        else:
+            why = (
+                "without workers, every pipeline resizes in the main process: gpuprep in "
+                "float32 (the torch path), PIL and torchvision v2 on uint8, a quarter of the "
+                "bytes; gpuprep's geometry is made for the GPU"
+            )
+        lines.append(report.slower_line(["gpuprep"], device, than, why))
+    return lines

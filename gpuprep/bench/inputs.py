@@ -5,7 +5,7 @@
 * :func:`synthetic_photos`: random images with sides of 300 to 600 pixels, as in a photo
   collection, for the geometry presets and their device work alone;
 * :func:`find_images`, :func:`load_photos`: real photos from a folder tree (``--images DIR``),
-  their sizes kept.
+  their sizes kept, and the files that could not be read.
 """
 
 from __future__ import annotations
@@ -68,18 +68,29 @@ def find_images(folder: str, limit: int) -> list[str]:
     return found
 
 
-def load_photos(folder: str, limit: int) -> list[np.ndarray]:
-    """Up to ``limit`` photos from ``folder`` as RGB uint8 (H, W, 3) arrays, real sizes kept.
-    Files Pillow cannot read are skipped; none readable raises ValueError."""
+def load_photos(folder: str, limit: int) -> tuple[list[np.ndarray], list[tuple[str, str]]]:
+    """Up to ``limit`` photos from ``folder`` as RGB uint8 (H, W, 3) arrays, real sizes kept,
+    and the files among them that Pillow could not read.
+
+    Returns:
+        ``(arrays, unreadable)``: an array per file read, in the order of
+        :func:`find_images`; a ``(path, why)`` per file left out, ``why`` Pillow's message
+        without the path.
+
+    Raises:
+        FileNotFoundError, ValueError: as :func:`find_images`; ValueError also where none of
+            the files can be read.
+    """
     from PIL import Image
 
-    arrays = []
+    arrays, unreadable = [], []
     for path in find_images(folder, limit):
         try:
             with Image.open(path) as im:
                 arrays.append(np.array(im.convert("RGB")))
-        except OSError:
-            continue
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+            why = str(e).replace(repr(path), "").replace(path, "").strip(" :")
+            unreadable.append((path, why or type(e).__name__))
     if not arrays:
         raise ValueError(f"--images {folder!r}: none of its image files could be read.")
-    return arrays
+    return arrays, unreadable

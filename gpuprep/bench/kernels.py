@@ -18,7 +18,9 @@ into one float tensor, which counts, and kornia resamples without antialiasing) 
 Each row: milliseconds per batch (median; CUDA events on a GPU), images/s, and GB/s counting
 the source pixels that the outputs depend on read once (for a geometry case: each box times
 the share of its resized image that the window keeps) and the float32 output written once,
-next to the device-to-device copy bandwidth measured in the same run (``memcpy`` on the CPU).
+next to the device's copy bandwidth measured in the same run
+(:func:`gpuprep.bench.timing.copy_bandwidth`: ``x copy``). Every row is the median of R timed
+calls.
 A call between two CUDA events also counts the host's part (the layer's checks, the launch
 path) where the device waits for it, so on CUDA the ``triton`` path (and the ``torch`` path's
 plain case) is also timed as CUDA graph replays, back to back: the device's work alone
@@ -39,9 +41,16 @@ import gpuprep
 from gpuprep import GeometryParams
 from gpuprep.kernels.backends import triton_unavailable
 
-from . import timing
+from . import report, timing
 
-__all__ = ["PATHS", "disagreements", "kernel_benchmark", "kernel_targets", "unavailable"]
+__all__ = [
+    "PATHS",
+    "disagreements",
+    "kernel_benchmark",
+    "kernel_targets",
+    "slower_notes",
+    "unavailable",
+]
 
 CASES = ("plain", "eval", "train")
 PATHS = ("triton", "torch", "kornia", "tv2 per sample")
@@ -195,32 +204,36 @@ def kernel_benchmark(
     geometry_batch: int = 64,
     repeats: int = 10,
     paths: Sequence[str] = PATHS,
+    bandwidth: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Time every path of every case on ``device``.
+    """Time every path of every case on ``device``, each the median of ``repeats`` calls.
+
+    Args:
+        bandwidth: the run's :func:`gpuprep.bench.timing.copy_bandwidth` on ``device``;
+            measured here (for a plain batch's bytes) where not given.
 
     Returns:
         ``{"rows": [...], "copy_Bps": ..., "h2d": {...}}``: a row per case and path
         (``skipped`` says why a path did not run: Triton off CUDA, kornia missing), the
         device copy bandwidth (read + write), and on CUDA the RaggedBatch host-to-device
-        figures.
+        figures against the pinned copy of ``bandwidth``.
     """
     rng = np.random.default_rng(0)
     plain = torch.from_numpy(rng.integers(0, 256, (plain_batch, *plain_size, 3), dtype=np.uint8))
     plain = plain.to(device)
     host = gpuprep.collate_ragged(list(images[:geometry_batch]))
     ragged = host.to(device)
-    out: dict[str, Any] = {"rows": []}
+    if bandwidth is None:
+        bandwidth = timing.copy_bandwidth(device, int(plain.numel()))
+    copy_Bps = bandwidth["copy_Bps"]
+    out: dict[str, Any] = {"rows": [], "copy_Bps": copy_Bps}
     if device.type == "cuda":
         nbytes = int(host.data.numel())
-        pinned_Bps, copy_Bps = timing.cuda_bandwidth(device, max(nbytes, plain.numel()))
         pinned = host.pin_memory()
         h2d = nbytes / timing.call_median(
             lambda: pinned.to(device, non_blocking=True), device, repeats
         )
-        out["h2d"] = {"bytes": nbytes, "ragged_Bps": h2d, "pinned_Bps": pinned_Bps}
-    else:
-        copy_Bps = timing.memcpy_bandwidth()
-    out["copy_Bps"] = copy_Bps
+        out["h2d"] = {"bytes": nbytes, "ragged_Bps": h2d, "pinned_Bps": bandwidth["h2d_Bps"]}
 
     for case in CASES:
         params = None
@@ -320,4 +333,58 @@ def disagreements(results: dict[str, dict[str, Any]]) -> list[str]:
         if r["path"] == "triton"
         and "ms_per_batch" in r
         and not r["max_abs_err_vs_torch"] <= (plain_tol if r["case"] == "plain" else geometry_tol)
+    ]
+
+
+# Why gpuprep's path is slower than the fastest other path in a geometry case, where how
+# they work says it: (device type, gpuprep's path, the faster path) -> the reason.
+_REASONS = {
+    ("cpu", "torch", "tv2 per sample"): (
+        "tv2 resizes each uint8 image (PyTorch's vectorized uint8 path) and converts only the "
+        "224 x 224 result to float32, while the torch path converts each source box to float32 "
+        "and resizes that, four times the bytes; the Triton kernels, which read uint8, run on "
+        "CUDA"
+    ),
+    ("cpu", "torch", "kornia"): (
+        "kornia resamples without antialiasing, fewer source pixels per output pixel"
+    ),
+    ("cuda", "torch", "kornia"): (
+        "without Triton, the torch path resizes image by image (an interpolate call for each "
+        "size), kornia the padded batch in one call; the Triton kernel does it in one launch "
+        "(pip install triton)"
+    ),
+}
+_FIXED_COST = (
+    "at under a millisecond a batch, the fixed cost of a call (the layer checks the batch and "
+    "chooses its path) outweighs a lead that grows with the pixels"
+)
+_UNEXPLAINED = "not something in how the paths work explains it"
+
+
+def slower_notes(result: dict[str, Any]) -> list[str]:
+    """Lines under one device's table of :func:`kernel_benchmark`: where the path gpuprep
+    takes there (Triton where it ran, else the torch path) is slower than kornia or tv2 per
+    sample in a case, why; a line per reason."""
+    rows = {(r["case"], r["path"]): r for r in result["rows"] if "ms_per_batch" in r}
+    ours = "triton" if any(path == "triton" for _, path in rows) else "torch"
+    found: dict[str, dict[str, list[str]]] = {}  # a reason: the faster path, its cases
+    device = ""
+    for case in CASES:
+        peers = [rows[case, p] for p in ("kornia", "tv2 per sample") if (case, p) in rows]
+        if (case, ours) not in rows or not peers:
+            continue
+        mine, best = rows[case, ours], min(peers, key=lambda r: r["ms_per_batch"])
+        if mine["ms_per_batch"] <= best["ms_per_batch"]:
+            continue
+        if mine["ms_per_batch"] < 1.0:
+            why = _FIXED_COST
+        elif case == "plain":
+            why = _UNEXPLAINED
+        else:
+            kind = torch.device(mine["device"]).type
+            why = _REASONS.get((kind, ours, best["path"]), _UNEXPLAINED)
+        found.setdefault(why, {}).setdefault(best["path"], []).append(case)
+        device = mine["device"]
+    return [
+        report.slower_line([f"the {ours} path"], device, than, why) for why, than in found.items()
     ]

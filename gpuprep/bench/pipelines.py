@@ -14,21 +14,23 @@ normalized float32 (N, C, H, W) batch on the target device (default 256 x 224 x 
 * ``gpuprep``: :func:`gpuprep.collate` + :class:`gpuprep.Preprocess`, and
   :class:`gpuprep.GPUCollate`; on CUDA also :class:`gpuprep.DeviceLoader`.
 
-How it is timed: every pipeline is checked once against the seed's output; then warm-up
-rounds; then R rounds, each running every pipeline once in rotating order (A and B
+How it is timed: every pipeline is checked once against the seed's output; then W warm-up
+rounds; then R timed rounds, each running every pipeline once in rotating order (A and B
 alternate) on one of several input lists in turn (so no pipeline meets data that is
-still in cache from its own previous run). CUDA work is synchronized before the clock
-stops (the clocks are :mod:`gpuprep.bench.timing`'s). Reported: the median and the
-25th-75th percentile range of the ms per batch.
+still in cache from its own previous run); then R rounds of the host-side part alone
+(:func:`rounds` counts them all). CUDA work is synchronized before the clock stops (the
+clocks are :mod:`gpuprep.bench.timing`'s). Reported: the median and the 25th-75th
+percentile range of the ms per batch.
 
-The floor, measured in the same run:
+The floor, from the copy bandwidth measured in the same run
+(:func:`gpuprep.bench.timing.copy_bandwidth`):
 
 * CPU rows: ``bytes/img`` is the least any pipeline must move, the uint8 image read once
   (H*W*C) and the float32 result written once (4*H*W*C); the floor is that over the
-  machine's memcpy bandwidth (bytes read + written per second by a large ``copy_``).
+  machine's copy bandwidth (bytes read + written per second by a large ``copy_``).
 * CUDA rows: ``bytes/img`` is what crosses from host to device (H*W*C for uint8 pipelines,
   4*H*W*C for the seed); the floor is that over the pinned host-to-device bandwidth plus the
-  device kernel's read + write over the device-to-device copy bandwidth.
+  device kernel's read + write over the device's copy bandwidth.
 
 ``host ms`` is CPU time (all threads) spent in the host-side part of a pipeline per batch:
 for GPU pipelines it is what the training process's CPU pays, measurable without a GPU.
@@ -48,7 +50,7 @@ import torch
 import gpuprep
 from gpuprep import IMAGENET_MEAN, IMAGENET_STD
 
-from . import timing
+from . import report, timing
 
 __all__ = [
     "Pipeline",
@@ -56,9 +58,11 @@ __all__ = [
     "cuda_components",
     "cuda_targets",
     "disagreements",
-    "measure_floors",
+    "floors",
     "pipelines",
+    "rounds",
     "run_benchmark",
+    "slower_notes",
     "summarize",
 ]
 
@@ -254,6 +258,16 @@ def _device_loader_pipeline(device: torch.device) -> Pipeline:
 # ------------------------------------------------------------------------------ runner
 
 
+def rounds(repeats: int, warmup: int) -> int:
+    """The rounds :func:`run_benchmark` runs: ``warmup`` and ``repeats`` timed rounds of
+    every pipeline, then ``repeats`` rounds of their host-side parts alone.
+
+    >>> rounds(10, 2)
+    22
+    """
+    return warmup + 2 * repeats
+
+
 def run_benchmark(
     pipes: Sequence[Pipeline],
     image_sets: Sequence[Sequence[np.ndarray]],
@@ -262,7 +276,8 @@ def run_benchmark(
     warmup: int = 2,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Result]:
-    """Time every pipeline, alternating, on rotating inputs; check each against the first."""
+    """Time every pipeline, alternating, on rotating inputs; check each against the first.
+    ``progress(done, total)`` after each of the :func:`rounds`."""
     results = [
         Result(p.name, str(p.device), note=p.note, h2d_bytes_per_pixel=p.h2d_bytes_per_pixel)
         for p in pipes
@@ -276,6 +291,7 @@ def run_benchmark(
             )
         r.max_abs_err = float((got.float() - reference.float()).abs().max())
     total = warmup + repeats
+    every = rounds(repeats, warmup)
     for rnd in range(total):
         images = image_sets[rnd % len(image_sets)]
         for i in timing.rotated(len(pipes), rnd):
@@ -283,7 +299,7 @@ def run_benchmark(
             if rnd >= warmup:
                 results[i].ms.append(wall * 1e3)
         if progress:
-            progress(rnd + 1, total + repeats)
+            progress(rnd + 1, every)
     # The host-side part alone, in CPU seconds of all threads: what a GPU pipeline costs the
     # training process's CPU. Measured apart so the device never runs in its window.
     for rnd in range(repeats):
@@ -293,21 +309,21 @@ def run_benchmark(
             cpu = timing.lap(partial(host, images), children=False).cpu
             results[i].host_cpu_ms.append(cpu * 1e3)
         if progress:
-            progress(total + rnd + 1, total + repeats)
+            progress(total + rnd + 1, every)
     return results
 
 
 # --------------------------------------------------------------------------- the floor
 
 
-def measure_floors(device: torch.device, nbytes: int) -> dict[str, float]:
-    """The bandwidths the floor of ``device``'s rows is made of, in bytes/s: the memcpy
-    bandwidth, and on CUDA the pinned host-to-device and the device-to-device copy of
-    ``nbytes`` (one batch)."""
-    f = {"memcpy_Bps": timing.memcpy_bandwidth()}
-    if device.type == "cuda":
-        f["h2d_Bps"], f["d2d_Bps"] = timing.cuda_bandwidth(device, nbytes)
-    return f
+def floors(bandwidth: dict[str, Any]) -> dict[str, float]:
+    """The bandwidths the floor of a device's rows is made of, in bytes/s, from its
+    :func:`gpuprep.bench.timing.copy_bandwidth`: the CPU's copy bandwidth (``memcpy_Bps``),
+    or on CUDA the pinned host-to-device copy (``h2d_Bps``) and the device's copy
+    (``d2d_Bps``)."""
+    if "h2d_Bps" in bandwidth:
+        return {"h2d_Bps": bandwidth["h2d_Bps"], "d2d_Bps": bandwidth["copy_Bps"]}
+    return {"memcpy_Bps": bandwidth["copy_Bps"]}
 
 
 def cuda_components(device: torch.device, n: int, h: int, w: int, c: int) -> dict[str, float]:
@@ -395,3 +411,39 @@ def disagreements(rows: Sequence[dict[str, Any]]) -> list[str]:
         for r in rows
         if not r["max_abs_err_vs_seed"] <= 1e-4
     ]
+
+
+def slower_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """A line per device where a gpuprep row is slower than the fastest other pipeline on
+    that device, saying why, from the figures: a difference within the rounds' spread, the
+    fixed cost of a call on a batch of under a millisecond, or neither."""
+    lines = []
+    for device in dict.fromkeys(r["device"] for r in rows):
+        here = [r for r in rows if r["device"] == device]
+        peers = [r for r in here if not r["pipeline"].startswith("gpuprep")]
+        if not peers:
+            continue
+        best = min(peers, key=lambda r: r["ms_median"])
+        slow = [
+            r
+            for r in here
+            if r["pipeline"].startswith("gpuprep") and r["ms_median"] > best["ms_median"]
+        ]
+        if not slow:
+            continue
+        if all(r["ms_p25"] <= best["ms_p75"] for r in slow):
+            why = (
+                "within the spread of the rounds (the p25-p75 ranges overlap), so the timings "
+                "vary more than they differ; --full times more rounds"
+            )
+        elif max(r["ms_median"] for r in slow) < 1.0:
+            why = (
+                "at under a millisecond a batch, the fixed cost of a call (gpuprep checks the "
+                "batch and chooses its path before it touches a pixel) outweighs a lead that "
+                "grows with the pixels"
+            )
+        else:
+            why = "not something in how the pipelines work explains it; rerun with --full"
+        who = [r["pipeline"] for r in slow]
+        lines.append(report.slower_line(who, device, {best["pipeline"]: []}, why))
+    return lines

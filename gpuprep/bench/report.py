@@ -1,9 +1,9 @@
-"""What the benchmark prints and writes: the three tables, the target lines, the machine, the
-bar chart, the JSON file.
+"""What the benchmark prints and writes: the copy bandwidth, the three tables, the target
+lines, the files left out, the machine, the bar chart, the JSON file.
 
 The tables (the fixed-size pipelines, the geometry presets, the device work alone) are laid
-out by one formatter, :func:`table`: fixed columns that widen where a figure is longer than
-its column, so that no two figures run together.
+out by one formatter, :func:`table`: columns as wide as their widest cell or header, so that
+they stay aligned at any value and no two figures run together.
 """
 
 from __future__ import annotations
@@ -22,13 +22,17 @@ import gpuprep
 
 __all__ = [
     "Note",
+    "bandwidth_line",
+    "figure",
     "geometry_table",
     "kernel_table",
     "machine_info",
     "pipeline_table",
     "plot",
+    "slower_line",
     "table",
     "target_lines",
+    "unreadable_lines",
     "write_json",
 ]
 
@@ -42,18 +46,25 @@ def table(columns: Sequence[tuple[str, str, int]], rows: Sequence[Sequence[str]]
 
     Each column is ``(header, side, width)``: ``side`` is ``"<"`` (left-aligned, a space
     after) or ``">"`` (right-aligned, a space before), ``width`` the least width, which grows
-    where a cell or the header needs more than that to keep one space to its neighbour. A
-    :class:`Note` ends its row.
+    to the longest cell or header and its space, so the columns stay aligned at any value; a
+    left-aligned column after a right-aligned one also starts with a space. A :class:`Note`
+    ends its row.
 
-    >>> cols = [("name", "<", 6), ("ms", ">", 6), ("GB/s", ">", 6)]
-    >>> print("\\n".join(table(cols, [["seed", "1.5", "2.0"], ["gpuprep", "1551.0", "0.3"]])))
-    name         ms  GB/s
-    ---------------------
-    seed        1.5   2.0
-    gpuprep  1551.0   0.3
+    >>> cols = [("name", "<", 6), ("ms", ">", 6), ("GB/s", ">", 6), ("why", "<", 4)]
+    >>> rows = [["seed", "1.5", "2.0", "-"], ["gpuprep", "1551.0", "0.3", "fast"]]
+    >>> print("\\n".join(table(cols, rows)))
+    name         ms  GB/s why
+    -------------------------
+    seed        1.5   2.0 -
+    gpuprep  1551.0   0.3 fast
     >>> table(cols, [["kornia", Note("  skipped")]])[2]
     'kornia   skipped'
     """
+    # a space before a left-aligned column that follows a right-aligned one
+    gaps = [
+        " " if i and side == "<" and columns[i - 1][1] == ">" else ""
+        for i, (_, side, _) in enumerate(columns)
+    ]
     widths = [width for _, _, width in columns]
     for cells in [[head for head, _, _ in columns], *rows]:
         for i, cell in enumerate(cells):
@@ -64,15 +75,39 @@ def table(columns: Sequence[tuple[str, str, int]], rows: Sequence[Sequence[str]]
     def line(cells: Sequence[str]) -> str:
         out = []
         # a row ends at its Note: fewer cells than columns
-        for (_, side, _), width, cell in zip(columns, widths, cells, strict=False):
+        for (_, side, _), gap, width, cell in zip(columns, gaps, widths, cells, strict=False):
             if isinstance(cell, Note):
                 out.append(str(cell))
                 break
-            out.append(f"{cell:{side}{width}}")
-        return "".join(out)
+            out.append(f"{gap}{cell:{side}{width}}")
+        return "".join(out).rstrip()
 
     head = line([head for head, _, _ in columns])
     return [head, "-" * len(head), *(line(cells) for cells in rows)]
+
+
+def figure(x: float, decimals: int = 1) -> str:
+    """``x`` with ``decimals`` decimals, or where it is under 1, with two significant digits,
+    so that a small figure keeps its digits.
+
+    >>> figure(1551654.84), figure(12.34), figure(0.046), figure(0.0), figure(0.00012)
+    ('1551654.8', '12.3', '0.046', '0.0', '0.00012')
+    """
+    if x == 0 or abs(x) >= 1 or x != x:
+        return f"{x:.{decimals}f}"
+    return f"{x:.2g}" if abs(x) >= 1e-4 else f"{x:.1e}"
+
+
+def slower_line(who: Sequence[str], device: str, than: dict[str, list[str]], why: str) -> str:
+    """The line under a table where gpuprep's rows ``who`` are slower than the rows of
+    ``than`` (a peer, and the cases where it is faster, or none), and ``why``.
+
+    >>> slower_line(["gpuprep"], "cpu", {"tv2": ["eval", "train"]}, "it resizes in float32")
+    'gpuprep is slower on cpu than tv2 in eval and train: it resizes in float32.'
+    """
+    verb = "is" if len(who) == 1 else "are"
+    parts = [f"than {peer}" + (f" in {' and '.join(w)}" if w else "") for peer, w in than.items()]
+    return f"{' and '.join(who)} {verb} slower on {device} {', and '.join(parts)}: {why}."
 
 
 def pipeline_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -94,13 +129,13 @@ def pipeline_table(rows: Sequence[dict[str, Any]]) -> str:
             r["pipeline"],
             r["device"],
             f"{r['images_per_s']:.0f}",
-            f"{r['ms_median']:.1f} [{r['ms_p25']:.1f}-{r['ms_p75']:.1f}]",
+            f"{figure(r['ms_median'])} [{figure(r['ms_p25'])}-{figure(r['ms_p75'])}]",
             f"{r['speedup_vs_seed']:.2f}x",
             f"{r['bytes_per_image']:,}",
-            f"{r['achieved_GBps']:.1f}",
-            f"{r['floor_ms']:.1f}",
+            figure(r["achieved_GBps"]),
+            figure(r["floor_ms"]),
             f"{r['x_floor']:.2f}",
-            f"{r['host_cpu_ms']:.1f}",
+            figure(r["host_cpu_ms"]),
         ]
         for r in rows
     ]
@@ -160,7 +195,7 @@ def kernel_table(result: dict[str, Any]) -> str:
         cells.append(
             [
                 *first,
-                f"{r['ms_per_batch']:.2f}",
+                figure(r["ms_per_batch"], 2),
                 f"{r['images_per_s']:.0f}",
                 f"{r['GBps']:.1f}",
                 f"{r['vs_copy']:.2f}",
@@ -171,8 +206,7 @@ def kernel_table(result: dict[str, Any]) -> str:
             ]
         )
     lines = table(columns, cells)
-    copy = result["copy_Bps"] / 1e9
-    lines.append(f"copy bandwidth (read + write): {copy:.1f} GB/s")
+    lines.append("x copy: the GB/s over the copy bandwidth above")
     if any("device_ms" in r for r in result["rows"]):
         lines.append(
             "ms/batch: one call between two events (the host's checks and launches count); "
@@ -191,15 +225,63 @@ def kernel_table(result: dict[str, Any]) -> str:
 
 
 def target_lines(targets: Sequence[tuple[str, float, float]]) -> list[str]:
-    """A line per (target, measured, required): ``ok`` where it is met, ``SHORT`` where not.
+    """A line per (target, measured, required): ``ok`` where it is met, ``SHORT`` where not,
+    the names and figures in columns as wide as the widest.
 
-    >>> target_lines([("H2D copy / pinned bandwidth", 0.9, 0.85)])[0].split()[-1]
-    'ok'
+    >>> print("\\n".join(target_lines([("H2D copy / pinned", 0.9, 0.85), ("kernel", 12.5, 5)])))
+      H2D copy / pinned   0.90  (target >= 0.85)  ok
+      kernel             12.50  (target >= 5)     ok
     """
+    names = [name for name, _, _ in targets]
+    got = [f"{value:.2f}" for _, value, _ in targets]
+    need = [f"(target >= {value:g})" for _, _, value in targets]
+    wn, wg, wt = (max(map(len, col), default=0) for col in (names, got, need))
     return [
-        f"  {name:<44}{got:>8.2f}  (target >= {need:g})  {'ok' if got >= need else 'SHORT'}"
-        for name, got, need in targets
+        f"  {name:<{wn}}  {g:>{wg}}  {t:<{wt}}  {'ok' if value >= req else 'SHORT'}"
+        for name, g, t, (_, value, req) in zip(names, got, need, targets, strict=True)
     ]
+
+
+def bandwidth_line(device: str, bandwidth: dict[str, Any]) -> str:
+    """The copy bandwidth of ``device`` (a :func:`gpuprep.bench.timing.copy_bandwidth`), with
+    what it measures, and on CUDA the pinned host-to-device copy.
+
+    >>> bw = {"copy_Bps": 25.3e9, "what": "a 256 MiB tensor copied into another"}
+    >>> bandwidth_line("cpu", bw)
+    'copy bandwidth on cpu: 25.3 GB/s (a 256 MiB tensor copied into another)'
+    """
+    line = (
+        f"copy bandwidth on {device}: {bandwidth['copy_Bps'] / 1e9:.1f} GB/s ({bandwidth['what']})"
+    )
+    if "h2d_Bps" in bandwidth:
+        line += (
+            f"; pinned host to {device}: {bandwidth['h2d_Bps'] / 1e9:.1f} GB/s (as many bytes, "
+            f"counted once)"
+        )
+    return line
+
+
+def unreadable_lines(
+    folder: str, unreadable: Sequence[tuple[str, str]], tried: int, *, shown: int = 5
+) -> list[str]:
+    """What ``--images folder`` left out: how many of the ``tried`` files could not be read,
+    then the first ``shown`` of them (paths under ``folder``) with Pillow's reason.
+
+    >>> print("\\n".join(unreadable_lines("d", [("d/a.jpg", "cannot identify image file")], 3)))
+    --images d: 1 of 3 image files could not be read and are left out (the other 2 are used):
+      a.jpg: cannot identify image file
+    """
+    if not unreadable:
+        return []
+    n = len(unreadable)
+    lines = [
+        f"--images {folder}: {n} of {tried} image files could not be read and are left out "
+        f"(the other {tried - n} are used):"
+    ]
+    lines += [f"  {os.path.relpath(path, folder)}: {why}" for path, why in unreadable[:shown]]
+    if n > shown:
+        lines.append(f"  ... and {n - shown} more")
+    return lines
 
 
 def machine_info() -> dict[str, Any]:

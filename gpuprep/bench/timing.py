@@ -9,10 +9,13 @@
 * :func:`call_median`: CUDA events on a GPU, the wall clock on the CPU.
 * :func:`graph_median`: a call captured in a CUDA graph and replayed back to back: the
   device's work alone.
-* :func:`memcpy_bandwidth`, :func:`cuda_bandwidth`: the copy bandwidths the floors and the
-  ``x copy`` columns are measured against.
+* :func:`copy_bandwidth`: a device's copy bandwidth, measured once a run: what the floors
+  and the ``x copy`` columns are measured against (made of :func:`memcpy_bandwidth` on the
+  CPU, :func:`cuda_bandwidth` on CUDA).
 * :func:`rotated`: the order of one round, so every contender takes every position in turn.
 * :func:`progress_bar`, :func:`progress_note`: progress on stderr, apart from the tables.
+* :class:`Phases`: the run's parts, each announced on stderr as it starts and timed, and
+  the run's time in all.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +33,9 @@ import torch
 
 __all__ = [
     "Lap",
+    "Phases",
     "call_median",
+    "copy_bandwidth",
     "cpu_seconds",
     "cuda_bandwidth",
     "event_median",
@@ -156,6 +162,46 @@ def cuda_bandwidth(device: torch.device, nbytes: int, repeats: int = 7) -> tuple
     return h2d, d2d
 
 
+def copy_bandwidth(device: torch.device, nbytes: int, repeats: int = 7) -> dict[str, Any]:
+    """The copy bandwidth on ``device``: bytes read + written per second by a copy within its
+    memory, the median of ``repeats`` copies. A run measures it once per device and every
+    table uses it (the floors, the ``x copy`` columns).
+
+    On the CPU, a 256 MiB tensor copied into another (:func:`memcpy_bandwidth`: large enough
+    to leave the caches); on CUDA, an ``nbytes`` buffer (a batch) copied into another on the
+    device between CUDA events, and the pinned host-to-device copy of as many bytes, counted
+    once (:func:`cuda_bandwidth`).
+
+    Returns:
+        ``{"copy_Bps", "bytes", "what"}`` (``what`` says the above in a few words), and on
+        CUDA ``"h2d_Bps"``.
+    """
+    if device.type == "cuda":
+        h2d, d2d = cuda_bandwidth(device, nbytes, repeats)
+        what = (
+            f"a {_size(nbytes)} buffer copied into another on {device} between CUDA events, "
+            f"bytes read + written, median of {repeats}"
+        )
+        return {"copy_Bps": d2d, "bytes": nbytes, "what": what, "h2d_Bps": h2d}
+    nbytes = 256 << 20
+    what = (
+        f"a {_size(nbytes)} tensor copied into another in memory, bytes read + written, "
+        f"median of {repeats}"
+    )
+    return {"copy_Bps": memcpy_bandwidth(nbytes, repeats), "bytes": nbytes, "what": what}
+
+
+def _size(nbytes: int) -> str:
+    """``nbytes`` in MiB where it is a whole number of them, else in MB.
+
+    >>> _size(256 << 20), _size(256 * 224 * 224 * 3)
+    ('256 MiB', '38.5 MB')
+    """
+    if nbytes % (1 << 20) == 0:
+        return f"{nbytes >> 20} MiB"
+    return f"{nbytes / 1e6:.1f} MB"
+
+
 def rotated(n: int, k: int) -> list[int]:
     """0..n-1 starting at k mod n, so every contender takes every position in turn.
 
@@ -178,3 +224,49 @@ def progress_bar(done: int, total: int) -> None:
 def progress_note(message: str) -> None:
     """One line of progress on stderr."""
     print(f"  {message}", file=sys.stderr, flush=True)
+
+
+class Phases:
+    """The parts of a run, in order: each announced on stderr as it starts (``[2/3] geometry
+    presets (cpu) ...``) and when it ends, with its seconds on the wall clock and those of
+    the run so far; the run counted from ``start`` (a :func:`time.perf_counter` reading).
+
+    >>> phases = Phases(["one", "two"], start=time.perf_counter())
+    >>> with phases("one"):
+    ...     pass
+    >>> list(phases.seconds), phases.elapsed() >= phases.seconds["one"]
+    (['one'], True)
+    """
+
+    def __init__(self, names: Sequence[str], *, start: float) -> None:
+        self.names = list(names)
+        self.start = start
+        self.seconds: dict[str, float] = {}
+
+    def elapsed(self) -> float:
+        """Seconds since the run started."""
+        return time.perf_counter() - self.start
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        """Time the part ``name`` (one of ``names``) as the ``with`` block runs."""
+        tag = f"[{self.names.index(name) + 1}/{len(self.names)}] {name}"
+        print(f"{tag} ...", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = time.perf_counter() - t0
+        print(
+            f"{tag}: {self.seconds[name]:.1f} s ({self.elapsed():.1f} s since the start)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def summary(self) -> str:
+        """The run's seconds in all, and each part's; what lies between the parts (imports,
+        inputs, the copy bandwidth, the files written) is ``the rest``."""
+        total = self.elapsed()
+        parts = [f"{name} {s:.1f} s" for name, s in self.seconds.items()]
+        parts.append(f"the rest {total - sum(self.seconds.values()):.1f} s")
+        return f"ran in {total:.1f} s: {', '.join(parts)}"

@@ -1,5 +1,5 @@
 """benchmarks/gpu_check.sh runs to the end on a machine without CUDA and says that every CUDA
-part was skipped (on a GPU machine it runs them)."""
+part was skipped (on a GPU machine it runs them); its benchmark runs are the full ones."""
 
 import os
 import subprocess
@@ -28,3 +28,15 @@ def test_gpu_check_runs_to_the_end_without_cuda(tmp_path):
         p.name for p in tmp_path.iterdir()
     }
     assert "CUDA rows left out" in (tmp_path / "bench.log").read_text()
+
+
+def test_gpu_check_runs_the_full_benchmark():
+    """Every gpuprep-bench call of the GPU check has --full: the GPU run measures the full
+    run's rounds, epochs and images, not the quick start's."""
+    calls = [
+        line
+        for line in SCRIPT.read_text().replace("\\\n", " ").splitlines()
+        if "-m gpuprep.bench" in line and not line.lstrip().startswith(("#", "echo"))
+    ]
+    assert len(calls) == 2
+    assert all(" --full " in call for call in calls), calls
