@@ -7,11 +7,13 @@ images, and the device work alone.
 * :mod:`gpuprep.bench.cli`: the flags, and :func:`main`, which runs the sections asked for
   and reports them;
 * :mod:`gpuprep.bench.pipelines`: the fixed-size pipelines (seed, tv2, kornia, timm, the
-  eager chain, gpuprep), how they are run and checked, the floor, the GPU targets;
+  eager chain, gpuprep), how they are run and checked, the floor;
 * :mod:`gpuprep.bench.geometry`: the eval and training presets, variable-size images
   through DataLoader workers to 224 x 224 batches;
 * :mod:`gpuprep.bench.kernels`: the device work alone (Triton, the torch path, kornia, tv2
   per sample) on batches already on the device, in GB/s against the copy bandwidth;
+* :mod:`gpuprep.bench.targets`: the GPU targets, against what was measured;
+* :mod:`gpuprep.bench.slower`: where gpuprep is slower than a peer, the line that says why;
 * :mod:`gpuprep.bench.inputs`: the images, synthetic or photos from a folder;
 * :mod:`gpuprep.bench.timing`: how everything is timed;
 * :mod:`gpuprep.bench.report`: the tables, the machine, the JSON file, the bar chart.

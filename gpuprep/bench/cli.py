@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import geometry, inputs, kernels, pipelines, report, timing
+from . import geometry, inputs, kernels, pipelines, report, slower, targets, timing
 
 __all__ = ["FULL", "QUICK", "main"]
 
@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else _NO_DEVICE_WORK
     )
 
-    _print_gpu_targets(figures["cuda_targets"])
+    report.print_gpu_targets(figures["cuda_targets"])
     problems = [
         *pipelines.disagreements(figures["rows"]),
         *geometry.disagreements(figures["geometry_rows"]),
@@ -293,9 +293,9 @@ def _fixed_size(
     print(
         f"\ngpuprep-bench: {n} images of {h}x{w}x{c} uint8 (synthetic uniform uint8), torch "
         f"threads {torch.get_num_threads()}; on each device {args.warmup} warm-up and "
-        f"{_count(args.repeats, 'timed round')} of every pipeline, then "
-        f"{_count(args.repeats, 'round')} of the host part alone: "
-        f"{_count(pipelines.rounds(args.repeats, args.warmup), 'round')}"
+        f"{report.count(args.repeats, 'timed round')} of every pipeline, then "
+        f"{report.count(args.repeats, 'round')} of the host part alone: "
+        f"{report.count(pipelines.rounds(args.repeats, args.warmup), 'round')}"
     )
     floors: dict[str, dict[str, float]] = {}
     components: dict[str, dict[str, float]] = {}
@@ -304,7 +304,7 @@ def _fixed_size(
         with phases(f"fixed-size pipelines ({dev})"):
             floors[str(dev)] = pipelines.floors(bandwidths[str(dev)])
             if dev.type == "cuda":
-                components[str(dev)] = pipelines.cuda_components(dev, n, h, w, c)
+                components[str(dev)] = targets.cuda_components(dev, n, h, w, c)
             results = pipelines.run_benchmark(
                 pipelines.pipelines(dev, with_timm=not args.no_timm),
                 image_sets,
@@ -314,12 +314,10 @@ def _fixed_size(
             )
             rows += pipelines.summarize(results, n=n, pixels=h * w * c, floors=floors)
     print(report.pipeline_table(rows))
-    for line in pipelines.slower_notes(rows):
+    for line in slower.pipeline_notes(rows):
         print(line)
-    targets = {
-        dev: pipelines.cuda_targets(rows, floors[dev], comp) for dev, comp in components.items()
-    }
-    return {"floors": floors, "cuda_components": components, "cuda_targets": targets, "rows": rows}
+    goals = {dev: targets.cuda_targets(rows, floors[dev], comp) for dev, comp in components.items()}
+    return {"floors": floors, "cuda_components": components, "cuda_targets": goals, "rows": rows}
 
 
 def _geometry_presets(
@@ -334,7 +332,7 @@ def _geometry_presets(
     print(
         f"\ngeometry presets: {source} (median {int(np.median(px)) / 1e6:.2f} MP), "
         f"batch {args.geometry_batch}, {args.workers} workers; a warm-up epoch, then "
-        f"{_count(args.epochs, 'timed epoch')} of every pipeline; eval = Resize(256) + "
+        f"{report.count(args.epochs, 'timed epoch')} of every pipeline; eval = Resize(256) + "
         f"CenterCrop(224), train = RandomResizedCrop(224) + flip"
     )
     rows: list[dict[str, Any]] = []
@@ -349,7 +347,7 @@ def _geometry_presets(
                 progress=timing.progress_note,
             )
     print(report.geometry_table(rows))
-    for line in geometry.slower_notes(rows, args.workers):
+    for line in slower.geometry_notes(rows, args.workers):
         print(line)
     return rows
 
@@ -367,7 +365,7 @@ def _device_work(
     print(
         f"\nthe device work alone, on batches already on the device: plain = {n} x {h}x{w}x{c} "
         f"uint8; eval, train = the first {args.geometry_batch} of the {source}; each path "
-        f"the median of {_count(args.repeats, 'timed call')}"
+        f"the median of {report.count(args.repeats, 'timed call')}"
     )
     results: dict[str, dict[str, Any]] = {}
     goals: dict[str, list] = {}
@@ -383,26 +381,9 @@ def _device_work(
                 bandwidth=bandwidths[str(dev)],
             )
         print(report.kernel_table(result))
-        for line in kernels.slower_notes(result):
+        for line in slower.kernel_notes(result):
             print(line)
-        goals[str(dev)] = kernels.kernel_targets(result)
+        goals[str(dev)] = targets.kernel_targets(result)
         for line in report.target_lines(goals[str(dev)]):
             print(line)
     return {"kernels": results, "kernel_targets": goals}
-
-
-def _count(n: int, thing: str) -> str:
-    """``n`` and ``thing``, plural where ``n`` is not 1.
-
-    >>> _count(1, "timed epoch"), _count(3, "round")
-    ('1 timed epoch', '3 rounds')
-    """
-    return f"{n} {thing}{'' if n == 1 else 's'}"
-
-
-def _print_gpu_targets(targets: dict[str, list[tuple[str, float, float]]]) -> None:
-    for dev_name, goals in targets.items():
-        gpu = torch.cuda.get_device_name(torch.device(dev_name))
-        print(f"\nGPU targets on {dev_name} ({gpu}):")
-        for line in report.target_lines(goals):
-            print(line)

@@ -32,9 +32,9 @@ import torch
 
 import gpuprep
 
-from . import report, timing
+from . import timing
 
-__all__ = ["disagreements", "geometry_benchmark", "slower_notes"]
+__all__ = ["disagreements", "geometry_benchmark"]
 
 
 class _Photos(torch.utils.data.Dataset):
@@ -199,41 +199,3 @@ def disagreements(rows: Sequence[dict[str, Any]]) -> list[str]:
         and r["max_abs_err_vs_tv2"] is not None
         and not r["max_abs_err_vs_tv2"] <= levels
     ]
-
-
-def slower_notes(rows: Sequence[dict[str, Any]], workers: int) -> list[str]:
-    """A line per device where a gpuprep row is slower than the seed's or tv2's for its
-    preset, saying why (``workers``: the DataLoader workers of the run)."""
-    lines = []
-    for device in dict.fromkeys(r["device"] for r in rows):
-        than: dict[str, list[str]] = {}  # the faster pipeline, and its presets
-        for preset in ("eval", "train"):
-            here = [r for r in rows if r["device"] == device and r["preset"] == preset]
-            ours = [r for r in here if r["pipeline"].startswith("gpuprep")]
-            peers = [r for r in here if not r["pipeline"].startswith("gpuprep")]
-            if ours and peers:
-                best = max(peers, key=lambda r: r["images_per_s"])
-                if any(r["images_per_s"] < best["images_per_s"] for r in ours):
-                    than.setdefault(best["pipeline"].split()[0], []).append(preset)
-        if not than:
-            continue
-        if not device.startswith("cpu"):
-            why = (
-                "not something in how the pipelines work explains it (here the resize runs on "
-                "the device); --kernels-only times the device's part alone"
-            )
-        elif workers:
-            why = (
-                f"on a CPU, gpuprep's workers only copy the images into a uint8 batch and the "
-                f"main process resizes the whole batch, in float32 (the torch path), while the "
-                f"seed's and tv2's transforms run per sample in the {workers} workers side by "
-                f"side, on uint8 (PIL, torchvision v2); gpuprep's geometry is made for the GPU"
-            )
-        else:
-            why = (
-                "without workers, every pipeline resizes in the main process: gpuprep in "
-                "float32 (the torch path), PIL and torchvision v2 on uint8, a quarter of the "
-                "bytes; gpuprep's geometry is made for the GPU"
-            )
-        lines.append(report.slower_line(["gpuprep"], device, than, why))
-    return lines

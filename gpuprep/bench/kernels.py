@@ -41,14 +41,12 @@ import gpuprep
 from gpuprep import GeometryParams
 from gpuprep.kernels.backends import triton_unavailable
 
-from . import report, timing
+from . import timing
 
 __all__ = [
     "PATHS",
     "disagreements",
     "kernel_benchmark",
-    "kernel_targets",
-    "slower_notes",
     "unavailable",
 ]
 
@@ -289,34 +287,6 @@ def kernel_benchmark(
     return out
 
 
-def kernel_targets(result: dict[str, Any]) -> list[tuple[str, float, float]]:
-    """(target, measured, required) for the Triton kernels and the RaggedBatch copy; only
-    what was measured."""
-    rows = {(r["case"], r["path"]): r for r in result["rows"] if "ms_per_batch" in r}
-
-    def kernel_share(r: dict[str, Any]) -> float:  # the device's time where it was measured
-        return r.get("device_vs_copy", r["vs_copy"])
-
-    targets = []
-    if ("plain", "triton") in rows:
-        targets.append(
-            ("plain kernel / device copy bandwidth", kernel_share(rows["plain", "triton"]), 0.8)
-        )
-    for case in ("eval", "train"):
-        if (case, "triton") in rows:
-            r = rows[case, "triton"]
-            targets.append((f"{case} kernel / device copy bandwidth", kernel_share(r), 0.5))
-            targets.append(
-                (f"{case} kernel vs the torch path", r.get("speedup_vs_torch", 0.0), 5.0)
-            )
-    if "h2d" in result:
-        h2d = result["h2d"]
-        targets.append(
-            ("RaggedBatch H2D / pinned bandwidth", h2d["ragged_Bps"] / h2d["pinned_Bps"], 0.9)
-        )
-    return targets
-
-
 def disagreements(results: dict[str, dict[str, Any]]) -> list[str]:
     """A warning per Triton row (``results`` by device) whose batch differs from the torch
     path's by more than the two compute apart."""
@@ -333,58 +303,4 @@ def disagreements(results: dict[str, dict[str, Any]]) -> list[str]:
         if r["path"] == "triton"
         and "ms_per_batch" in r
         and not r["max_abs_err_vs_torch"] <= (plain_tol if r["case"] == "plain" else geometry_tol)
-    ]
-
-
-# Why gpuprep's path is slower than the fastest other path in a geometry case, where how
-# they work says it: (device type, gpuprep's path, the faster path) -> the reason.
-_REASONS = {
-    ("cpu", "torch", "tv2 per sample"): (
-        "tv2 resizes each uint8 image (PyTorch's vectorized uint8 path) and converts only the "
-        "224 x 224 result to float32, while the torch path converts each source box to float32 "
-        "and resizes that, four times the bytes; the Triton kernels, which read uint8, run on "
-        "CUDA"
-    ),
-    ("cpu", "torch", "kornia"): (
-        "kornia resamples without antialiasing, fewer source pixels per output pixel"
-    ),
-    ("cuda", "torch", "kornia"): (
-        "without Triton, the torch path resizes image by image (an interpolate call for each "
-        "size), kornia the padded batch in one call; the Triton kernel does it in one launch "
-        "(pip install triton)"
-    ),
-}
-_FIXED_COST = (
-    "at under a millisecond a batch, the fixed cost of a call (the layer checks the batch and "
-    "chooses its path) outweighs a lead that grows with the pixels"
-)
-_UNEXPLAINED = "not something in how the paths work explains it"
-
-
-def slower_notes(result: dict[str, Any]) -> list[str]:
-    """Lines under one device's table of :func:`kernel_benchmark`: where the path gpuprep
-    takes there (Triton where it ran, else the torch path) is slower than kornia or tv2 per
-    sample in a case, why; a line per reason."""
-    rows = {(r["case"], r["path"]): r for r in result["rows"] if "ms_per_batch" in r}
-    ours = "triton" if any(path == "triton" for _, path in rows) else "torch"
-    found: dict[str, dict[str, list[str]]] = {}  # a reason: the faster path, its cases
-    device = ""
-    for case in CASES:
-        peers = [rows[case, p] for p in ("kornia", "tv2 per sample") if (case, p) in rows]
-        if (case, ours) not in rows or not peers:
-            continue
-        mine, best = rows[case, ours], min(peers, key=lambda r: r["ms_per_batch"])
-        if mine["ms_per_batch"] <= best["ms_per_batch"]:
-            continue
-        if mine["ms_per_batch"] < 1.0:
-            why = _FIXED_COST
-        elif case == "plain":
-            why = _UNEXPLAINED
-        else:
-            kind = torch.device(mine["device"]).type
-            why = _REASONS.get((kind, ours, best["path"]), _UNEXPLAINED)
-        found.setdefault(why, {}).setdefault(best["path"], []).append(case)
-        device = mine["device"]
-    return [
-        report.slower_line([f"the {ours} path"], device, than, why) for why, than in found.items()
     ]

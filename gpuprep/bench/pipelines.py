@@ -50,19 +50,16 @@ import torch
 import gpuprep
 from gpuprep import IMAGENET_MEAN, IMAGENET_STD
 
-from . import report, timing
+from . import timing
 
 __all__ = [
     "Pipeline",
     "Result",
-    "cuda_components",
-    "cuda_targets",
     "disagreements",
     "floors",
     "pipelines",
     "rounds",
     "run_benchmark",
-    "slower_notes",
     "summarize",
 ]
 
@@ -326,38 +323,6 @@ def floors(bandwidth: dict[str, Any]) -> dict[str, float]:
     return {"memcpy_Bps": bandwidth["copy_Bps"]}
 
 
-def cuda_components(device: torch.device, n: int, h: int, w: int, c: int) -> dict[str, float]:
-    """GPUCollate's host-to-device copy and Preprocess's kernel alone, in bytes/s.
-
-    ``h2d_Bps``: the copy of one batch from GPUCollate's pinned staging buffer.
-    ``kernel_Bps``: Preprocess on a uint8 batch already on the device, bytes read + written.
-    """
-    pixels = n * h * w * c
-    gc = gpuprep.GPUCollate(device=device)
-    stage = gc._staging.empty((n, h, w, c), torch.uint8)
-    stage.fill_(7)
-    dev = torch.empty_like(stage, device=device)
-    h2d = pixels / timing.event_median(lambda: dev.copy_(stage, non_blocking=True))
-    pre = gpuprep.Preprocess().to(device)
-    x = torch.randint(0, 256, (n, h, w, c), dtype=torch.uint8, device=device)
-    kernel = 5 * pixels / timing.event_median(lambda: pre(x))
-    pre_cl = gpuprep.Preprocess(channels_last=True).to(device)
-    kernel_cl = 5 * pixels / timing.event_median(lambda: pre_cl(x))
-    return {"h2d_Bps": h2d, "kernel_Bps": kernel, "kernel_channels_last_Bps": kernel_cl}
-
-
-def cuda_targets(
-    rows: Sequence[dict[str, Any]], floors: dict[str, float], comp: dict[str, float]
-) -> list[tuple[str, float, float]]:
-    """(target, measured, required) for the GPU goals."""
-    speed = {r["pipeline"]: r["speedup_vs_seed"] for r in rows if r["device"].startswith("cuda")}
-    return [
-        ("H2D copy / pinned bandwidth", comp["h2d_Bps"] / floors["h2d_Bps"], 0.85),
-        ("Preprocess kernel / device copy bandwidth", comp["kernel_Bps"] / floors["d2d_Bps"], 0.70),
-        ("GPUCollate end to end vs seed + .to(cuda)", speed.get("gpuprep GPUCollate", 0.0), 10.0),
-    ]
-
-
 # ----------------------------------------------------------------------------- summary
 
 
@@ -411,39 +376,3 @@ def disagreements(rows: Sequence[dict[str, Any]]) -> list[str]:
         for r in rows
         if not r["max_abs_err_vs_seed"] <= 1e-4
     ]
-
-
-def slower_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """A line per device where a gpuprep row is slower than the fastest other pipeline on
-    that device, saying why, from the figures: a difference within the rounds' spread, the
-    fixed cost of a call on a batch of under a millisecond, or neither."""
-    lines = []
-    for device in dict.fromkeys(r["device"] for r in rows):
-        here = [r for r in rows if r["device"] == device]
-        peers = [r for r in here if not r["pipeline"].startswith("gpuprep")]
-        if not peers:
-            continue
-        best = min(peers, key=lambda r: r["ms_median"])
-        slow = [
-            r
-            for r in here
-            if r["pipeline"].startswith("gpuprep") and r["ms_median"] > best["ms_median"]
-        ]
-        if not slow:
-            continue
-        if all(r["ms_p25"] <= best["ms_p75"] for r in slow):
-            why = (
-                "within the spread of the rounds (the p25-p75 ranges overlap), so the timings "
-                "vary more than they differ; --full times more rounds"
-            )
-        elif max(r["ms_median"] for r in slow) < 1.0:
-            why = (
-                "at under a millisecond a batch, the fixed cost of a call (gpuprep checks the "
-                "batch and chooses its path before it touches a pixel) outweighs a lead that "
-                "grows with the pixels"
-            )
-        else:
-            why = "not something in how the pipelines work explains it; rerun with --full"
-        who = [r["pipeline"] for r in slow]
-        lines.append(report.slower_line(who, device, {best["pipeline"]: []}, why))
-    return lines

@@ -21,6 +21,8 @@ import torch
 import gpuprep
 
 __all__ = [
+    "count",
+    "print_gpu_targets",
     "Note",
     "bandwidth_line",
     "figure",
@@ -29,7 +31,6 @@ __all__ = [
     "machine_info",
     "pipeline_table",
     "plot",
-    "slower_line",
     "table",
     "target_lines",
     "unreadable_lines",
@@ -96,18 +97,6 @@ def figure(x: float, decimals: int = 1) -> str:
     if x == 0 or abs(x) >= 1 or x != x:
         return f"{x:.{decimals}f}"
     return f"{x:.2g}" if abs(x) >= 1e-4 else f"{x:.1e}"
-
-
-def slower_line(who: Sequence[str], device: str, than: dict[str, list[str]], why: str) -> str:
-    """The line under a table where gpuprep's rows ``who`` are slower than the rows of
-    ``than`` (a peer, and the cases where it is faster, or none), and ``why``.
-
-    >>> slower_line(["gpuprep"], "cpu", {"tv2": ["eval", "train"]}, "it resizes in float32")
-    'gpuprep is slower on cpu than tv2 in eval and train: it resizes in float32.'
-    """
-    verb = "is" if len(who) == 1 else "are"
-    parts = [f"than {peer}" + (f" in {' and '.join(w)}" if w else "") for peer, w in than.items()]
-    return f"{' and '.join(who)} {verb} slower on {device} {', and '.join(parts)}: {why}."
 
 
 def pipeline_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -358,3 +347,21 @@ def plot(rows: Sequence[dict[str, Any]], path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def count(n: int, thing: str) -> str:
+    """``n`` and ``thing``, plural where ``n`` is not 1.
+
+    >>> count(1, "timed epoch"), count(3, "round")
+    ('1 timed epoch', '3 rounds')
+    """
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
+def print_gpu_targets(targets: dict[str, list[tuple[str, float, float]]]) -> None:
+    """The GPU targets of each CUDA device, under its name."""
+    for dev_name, goals in targets.items():
+        gpu = torch.cuda.get_device_name(torch.device(dev_name))
+        print(f"\nGPU targets on {dev_name} ({gpu}):")
+        for line in target_lines(goals):
+            print(line)

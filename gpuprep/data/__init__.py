@@ -4,6 +4,8 @@
   as they are (uint8 stays uint8, HWC stays HWC);
 * :mod:`~gpuprep.data.ragged`: :class:`RaggedBatch`, images of different sizes back to back
   in one flat tensor, and :mod:`~gpuprep.data.collate_ragged`, which packs them;
+* :mod:`~gpuprep.data.images`: what an image sample may be, read in (H, W, C) order, and
+  floats checked to be in [0, 1]; :mod:`~gpuprep.data.stack`: arrays and tensors stacked;
 * :mod:`~gpuprep.data.pil`: PIL images as samples;
 * :mod:`~gpuprep.data.samples`: nested samples (where the image is, the rest of a batch);
 * :mod:`~gpuprep.data.buffers`: host buffers reused only once nobody holds them, shared

@@ -6,6 +6,8 @@ one pipeline that runs a call.
 * :mod:`~gpuprep.ops.affine`: scale and bias from mean and std, and their cache;
 * :mod:`~gpuprep.ops.normalize`: the plain path (``normalize``, ``normalize_with``), and
   the end every path shares; :mod:`~gpuprep.ops.normalize_kernel` writes the output;
+* :mod:`~gpuprep.ops.value_range`: floating batches in [0, 1], checked without a host
+  sync on CUDA;
 * :mod:`~gpuprep.ops.denormalize`: back to pixels;
 * :mod:`~gpuprep.ops.resample`: the torch path's resampling (torchvision's numbers), the
   reference of the geometry kernel;

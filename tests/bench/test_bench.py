@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from gpuprep import bench
-from gpuprep.bench import cli, geometry, inputs, pipelines, report
+from gpuprep.bench import cli, inputs, pipelines, report, slower
 from gpuprep.bench import kernels as bench_kernels
+from gpuprep.bench import targets as bench_targets
 
 
 def test_pipelines_agree_with_the_seed():
@@ -66,7 +67,7 @@ def test_main_writes_table_json_and_plot(tmp_path, capsys):
     assert "[1/1] fixed-size pipelines (cpu) ..." in captured.err
     assert "[1/1] fixed-size pipelines (cpu): " in captured.err
     assert "gpuprep-bench ran in " in text and "fixed-size pipelines (cpu) " in text
-    for line in pipelines.slower_notes(json.loads(out_json.read_text())["rows"]):
+    for line in slower.pipeline_notes(json.loads(out_json.read_text())["rows"]):
         assert line in text  # wherever the figures show gpuprep slower, the line says why
     try:
         import timm  # noqa: F401
@@ -159,7 +160,7 @@ def test_geometry_presets_on_synthetic_variable_size_images(tmp_path, capsys):
     assert rows["gpuprep eval"]["max_abs_err_vs_tv2"] <= 1.5 / 255 / 0.224
     assert data["rows"] == [] and data["geometry"]["workers"] == 2
     assert (data["geometry"]["warmup_epochs"], data["geometry"]["epochs"]) == (1, 1)
-    for line in geometry.slower_notes(data["geometry_rows"], 2):
+    for line in slower.geometry_notes(data["geometry_rows"], 2):
         assert line in text
 
 
@@ -313,7 +314,7 @@ def test_one_copy_bandwidth_per_device_said_once_and_used_by_every_table(tmp_pat
     assert report.bandwidth_line("cpu", bw) in text.splitlines()
     assert data["floors"]["cpu"] == {"memcpy_Bps": bw["copy_Bps"]}
     assert data["kernels"]["cpu"]["copy_Bps"] == bw["copy_Bps"]
-    for line in bench_kernels.slower_notes(data["kernels"]["cpu"]):
+    for line in slower.kernel_notes(data["kernels"]["cpu"]):
         assert line in text
 
 
@@ -327,7 +328,7 @@ def test_the_kernel_targets_take_the_device_time_where_it_was_measured():
         ],
         "copy_Bps": 1e9,
     }
-    got = {name: value for name, value, _ in bench_kernels.kernel_targets(result)}
+    got = {name: value for name, value, _ in bench_targets.kernel_targets(result)}
     assert got["plain kernel / device copy bandwidth"] == 0.75
     assert got["eval kernel / device copy bandwidth"] == 0.25
     assert got["train kernel / device copy bandwidth"] == 0.25
@@ -455,17 +456,17 @@ def test_a_line_says_why_where_gpuprep_is_slower_in_the_geometry_table():
         _geometry_row("tv2 train", 1100),
         _geometry_row("gpuprep train", 1200),
     ]
-    (line,) = geometry.slower_notes(rows, workers=2)
+    (line,) = slower.geometry_notes(rows, workers=2)
     assert line.startswith("gpuprep is slower on cpu than tv2 in eval: ")
     assert "main process resizes the whole batch" in line and "in the 2 workers" in line
-    (line,) = geometry.slower_notes(rows, workers=0)
+    (line,) = slower.geometry_notes(rows, workers=0)
     assert "without workers, every pipeline resizes in the main process" in line
     faster = [
         r if not r["pipeline"].startswith("gpuprep") else {**r, "images_per_s": 5000} for r in rows
     ]
-    assert geometry.slower_notes(faster, workers=2) == []
+    assert slower.geometry_notes(faster, workers=2) == []
     on_cuda = [{**r, "device": "cuda:0"} for r in rows]
-    (line,) = geometry.slower_notes(on_cuda, workers=2)
+    (line,) = slower.geometry_notes(on_cuda, workers=2)
     assert "on cuda:0" in line and "main process" not in line
 
 
@@ -488,10 +489,10 @@ def test_a_line_says_why_where_gpuprep_is_slower_in_the_fixed_size_table():
             _pipeline_row("gpuprep GPUCollate", 14.0),
         ]
 
-    assert pipelines.slower_notes(rows(15.0)) == []
-    (line,) = pipelines.slower_notes(rows(72.0, spread=0.2))
+    assert slower.pipeline_notes(rows(15.0)) == []
+    (line,) = slower.pipeline_notes(rows(72.0, spread=0.2))
     assert line.startswith("gpuprep is slower on cpu than timm: within the spread of the rounds")
-    (line,) = pipelines.slower_notes(rows(200.0))
+    (line,) = slower.pipeline_notes(rows(200.0))
     assert "not something in how the pipelines work explains it" in line
     small = [
         _pipeline_row("seed", 0.3),
@@ -499,7 +500,7 @@ def test_a_line_says_why_where_gpuprep_is_slower_in_the_fixed_size_table():
         _pipeline_row("gpuprep", 0.17),
         _pipeline_row("gpuprep GPUCollate", 0.14),
     ]
-    (line,) = pipelines.slower_notes(small)
+    (line,) = slower.pipeline_notes(small)
     assert line.startswith("gpuprep and gpuprep GPUCollate are slower on cpu than eager chain")
     assert "fixed cost of a call" in line
 
@@ -523,11 +524,11 @@ def test_a_line_says_why_where_gpuprep_is_slower_in_the_device_work_table():
             row("train", "tv2 per sample", 35.6),
         ]
     }
-    (line,) = bench_kernels.slower_notes(result)
+    (line,) = slower.kernel_notes(result)
     assert line.startswith("the torch path is slower on cpu than tv2 per sample in eval and train")
     assert "uint8" in line and "float32" in line
     result["rows"] = [r for r in result["rows"] if r.get("case") == "plain"]
-    assert bench_kernels.slower_notes(result) == []
+    assert slower.kernel_notes(result) == []
     cuda = {
         "rows": [
             row("eval", "triton", 0.2, "cuda:0"),
@@ -535,7 +536,7 @@ def test_a_line_says_why_where_gpuprep_is_slower_in_the_device_work_table():
             row("eval", "torch", 9.0, "cuda:0"),
         ]
     }
-    assert bench_kernels.slower_notes(cuda) == []  # the torch path is not what auto takes
+    assert slower.kernel_notes(cuda) == []  # the torch path is not what auto takes
 
 
 # ---------------------------------------------------------------------- benchmark
@@ -615,7 +616,7 @@ def test_the_device_work_alone_is_timed_from_graph_replays_too():
         assert r["max_abs_err_vs_torch"] <= 1e-3
     assert "device_ms" in rows["plain", "torch"]
     assert "device_ms" not in rows["plain", "kornia"] and "device_ms" not in rows["eval", "torch"]
-    got = {name: value for name, value, _ in bench_kernels.kernel_targets(result)}
+    got = {name: value for name, value, _ in bench_targets.kernel_targets(result)}
     assert got["plain kernel / device copy bandwidth"] == rows["plain", "triton"]["device_vs_copy"]
     assert got["eval kernel / device copy bandwidth"] == rows["eval", "triton"]["device_vs_copy"]
     assert "graph ms" in report.kernel_table(result)

@@ -1,0 +1,81 @@
+"""The GPU targets: what each device path must reach, against what was measured.
+
+:func:`cuda_components` measures GPUCollate's copy and the plain kernel alone,
+:func:`cuda_targets` sets the pipelines' targets from them and the pipelines' rows, and
+:func:`kernel_targets` the device work's (the Triton kernels against the device copy
+bandwidth, the RaggedBatch copy against the pinned one). Each target is ``(name, measured,
+required)``; ``gpuprep-bench`` prints them with :func:`gpuprep.bench.report.target_lines`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+import gpuprep
+
+from . import timing
+
+__all__ = ["cuda_components", "cuda_targets", "kernel_targets"]
+
+
+def cuda_components(device: torch.device, n: int, h: int, w: int, c: int) -> dict[str, float]:
+    """GPUCollate's host-to-device copy and Preprocess's kernel alone, in bytes/s.
+
+    ``h2d_Bps``: the copy of one batch from GPUCollate's pinned staging buffer.
+    ``kernel_Bps``: Preprocess on a uint8 batch already on the device, bytes read + written.
+    """
+    pixels = n * h * w * c
+    gc = gpuprep.GPUCollate(device=device)
+    stage = gc._staging.empty((n, h, w, c), torch.uint8)
+    stage.fill_(7)
+    dev = torch.empty_like(stage, device=device)
+    h2d = pixels / timing.event_median(lambda: dev.copy_(stage, non_blocking=True))
+    pre = gpuprep.Preprocess().to(device)
+    x = torch.randint(0, 256, (n, h, w, c), dtype=torch.uint8, device=device)
+    kernel = 5 * pixels / timing.event_median(lambda: pre(x))
+    pre_cl = gpuprep.Preprocess(channels_last=True).to(device)
+    kernel_cl = 5 * pixels / timing.event_median(lambda: pre_cl(x))
+    return {"h2d_Bps": h2d, "kernel_Bps": kernel, "kernel_channels_last_Bps": kernel_cl}
+
+
+def cuda_targets(
+    rows: Sequence[dict[str, Any]], floors: dict[str, float], comp: dict[str, float]
+) -> list[tuple[str, float, float]]:
+    """(target, measured, required) for the GPU goals."""
+    speed = {r["pipeline"]: r["speedup_vs_seed"] for r in rows if r["device"].startswith("cuda")}
+    return [
+        ("H2D copy / pinned bandwidth", comp["h2d_Bps"] / floors["h2d_Bps"], 0.85),
+        ("Preprocess kernel / device copy bandwidth", comp["kernel_Bps"] / floors["d2d_Bps"], 0.70),
+        ("GPUCollate end to end vs seed + .to(cuda)", speed.get("gpuprep GPUCollate", 0.0), 10.0),
+    ]
+
+
+def kernel_targets(result: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """(target, measured, required) for the Triton kernels and the RaggedBatch copy; only
+    what was measured."""
+    rows = {(r["case"], r["path"]): r for r in result["rows"] if "ms_per_batch" in r}
+
+    def kernel_share(r: dict[str, Any]) -> float:  # the device's time where it was measured
+        return r.get("device_vs_copy", r["vs_copy"])
+
+    targets = []
+    if ("plain", "triton") in rows:
+        targets.append(
+            ("plain kernel / device copy bandwidth", kernel_share(rows["plain", "triton"]), 0.8)
+        )
+    for case in ("eval", "train"):
+        if (case, "triton") in rows:
+            r = rows[case, "triton"]
+            targets.append((f"{case} kernel / device copy bandwidth", kernel_share(r), 0.5))
+            targets.append(
+                (f"{case} kernel vs the torch path", r.get("speedup_vs_torch", 0.0), 5.0)
+            )
+    if "h2d" in result:
+        h2d = result["h2d"]
+        targets.append(
+            ("RaggedBatch H2D / pinned bandwidth", h2d["ragged_Bps"] / h2d["pinned_Bps"], 0.9)
+        )
+    return targets
