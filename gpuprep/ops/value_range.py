@@ -80,10 +80,12 @@ class RangeCheck:
             lo, hi = torch.aminmax(data.reshape(data.shape[0], -1), dim=1)
             extremes = torch.stack((lo, hi))
             per_sample = True
+        # float32 on the device first, so that the copy to the host is a plain one.
+        extremes = extremes.to(torch.float32)
         host = torch.empty(extremes.shape, dtype=torch.float32, pin_memory=True)
         host.copy_(extremes, non_blocking=True)
         done = torch.cuda.Event()
-        done.record()
+        done.record(torch.cuda.current_stream(data.device))  # the batch's device's stream
         what = (
             f"a RaggedBatch of {len(x)} images"
             if isinstance(x, RaggedBatch)

@@ -177,6 +177,7 @@ def deferred(monkeypatch):
         return events[-1]
 
     monkeypatch.setattr(torch.cuda, "Event", make_event)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: None)
     real_empty = torch.empty
     monkeypatch.setattr(torch, "empty", lambda *a, pin_memory=False, **k: real_empty(*a, **k))
     return events
