@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import photo, photo_sizes, rgb
+from helpers import MEAN3, STD3, assert_matches_reference, photo, photo_sizes, rgb
 from torch.utils.data import DataLoader
 
 import gpuprep
@@ -65,17 +65,18 @@ def test_variable_size_tensor_samples_pack_like_their_arrays():
     assert gray.image_ndim == 2 and torch.equal(gray[2], torch.from_numpy(arrays[2][..., 0]))
 
 
-def test_gpu_collate_takes_tensor_samples():
+def test_gpu_collate_takes_tensor_samples(device):
     arrays = [photo(i, 16, 12) for i in range(4)]
     samples = [(chw(a), i) for i, a in enumerate(arrays)]
-    x, y = GPUCollate("cpu")(samples)
-    ref, _ = GPUCollate("cpu")([(a, i) for i, a in enumerate(arrays)])
-    assert torch.equal(x, ref) and y.tolist() == [0, 1, 2, 3]
+    x, y = GPUCollate(device)(samples)
+    ref, _ = GPUCollate(device)([(a, i) for i, a in enumerate(arrays)])
+    assert x.device.type == device and torch.equal(x, ref) and y.tolist() == [0, 1, 2, 3]
+    assert_matches_reference(x, np.stack(arrays), MEAN3, STD3)
     pre = gpuprep.Preprocess(geometry=(gpuprep.Resize(8), gpuprep.CenterCrop(8)))
     sizes = photo_sizes(4, seed=5)
     varied = [photo(i, *s) for i, s in enumerate(sizes)]
-    xr, _ = GPUCollate("cpu", preprocess=pre)([(chw(a), i) for i, a in enumerate(varied)])
-    xa, _ = GPUCollate("cpu", preprocess=pre)([(a, i) for i, a in enumerate(varied)])
+    xr, _ = GPUCollate(device, preprocess=pre)([(chw(a), i) for i, a in enumerate(varied)])
+    xa, _ = GPUCollate(device, preprocess=pre)([(a, i) for i, a in enumerate(varied)])
     assert torch.equal(xr, xa)
 
 
@@ -94,17 +95,19 @@ class TensorFolder(torch.utils.data.Dataset):
 
 @pytest.mark.parametrize("workers", [0, 2])
 @pytest.mark.parametrize("varied", [False, True])
-def test_loaders_take_tensor_samples_with_and_without_workers(workers, varied):
+def test_loaders_take_tensor_samples_with_and_without_workers(device, workers, varied):
     sizes = photo_sizes(6, seed=1) if varied else [(40, 56)] * 6
     geometry = (gpuprep.Resize(32), gpuprep.CenterCrop(24)) if varied else None
     pre = gpuprep.Preprocess(geometry=geometry)
     loader = gpuprep.DataLoader(
-        TensorFolder(sizes), 3, device="cpu", preprocess=pre, num_workers=workers
+        TensorFolder(sizes), 3, device=device, preprocess=pre, num_workers=workers
     )
     got = [(x, y) for x, y in loader]
     for x, y in got:
-        arrays = [photo(int(i), *sizes[int(i)]) for i in y]
-        ref = pre(pack_ragged(arrays)) if varied else pre(np.stack(arrays))
+        assert x.device.type == device
+        arrays = [photo(int(i), *sizes[int(i)]) for i in y.cpu()]
+        batch = pack_ragged(arrays) if varied else torch.from_numpy(np.stack(arrays))
+        ref = pre(batch.to(device))
         assert torch.equal(x, ref)
     assert [int(i) for _, y in got for i in y] == list(range(6))
 
