@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from .images import check_unit_range, hwc_views
-from .samples import Key, collate_holed, put_item, split_images
+from .samples import Key, collate_around
 from .stack import stack_arrays
 
 __all__ = ["collate", "stack_images"]
@@ -99,12 +99,4 @@ def collate(samples: Sequence[Any], *, image_key: Key = 0) -> Any:
         >>> collate([torch.zeros(3, 4, 5, dtype=torch.uint8)] * 2).shape  # (C, H, W) tensors
         torch.Size([2, 4, 5, 3])
     """
-    if len(samples) == 0:
-        raise ValueError("Expected a non-empty batch of samples. Got an empty batch.")
-    images, holed, key = split_images(samples, image_key, required=False)
-    if images is None:
-        return collate_holed(samples)
-    batch = stack_images(images)
-    if holed is None:
-        return batch
-    return put_item(collate_holed(holed, key), key, batch)
+    return collate_around(samples, image_key, stack_images)

@@ -19,7 +19,7 @@ from torch import Tensor
 from .buffers import batch_memory
 from .images import check_unit_range, hwc_views
 from .ragged import RaggedBatch
-from .samples import Key, collate_holed, put_item, split_images
+from .samples import Key, collate_around
 from .stack import REJECTED_KINDS, check_sample, dtype_name, sample_dtype
 
 __all__ = ["collate_ragged", "pack_ragged"]
@@ -102,15 +102,7 @@ def collate_ragged(samples: Sequence[Any], *, image_key: Key = 0) -> Any:
         >>> images.sizes, labels.tolist()
         ([(4, 6), (5, 2)], [0, 1])
     """
-    if len(samples) == 0:
-        raise ValueError("Expected a non-empty batch of samples. Got an empty batch.")
-    images, holed, key = split_images(samples, image_key, required=False)
-    if images is None:
-        return collate_holed(samples)
-    batch = pack_ragged(images)
-    if holed is None:
-        return batch
-    return put_item(collate_holed(holed, key), key, batch)
+    return collate_around(samples, image_key, pack_ragged)
 
 
 def _check_images(

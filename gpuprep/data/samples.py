@@ -34,6 +34,7 @@ __all__ = [
     "HOLE",
     "Key",
     "check_fields",
+    "collate_around",
     "collate_holed",
     "for_each_tensor",
     "get_item",
@@ -72,6 +73,28 @@ def collate_holed(samples: Sequence[Any], image_key: Key = None) -> Any:
     check_fields(samples, image_key)
     fn_map = {**collate_fn_map(), _Hole: lambda batch, *, collate_fn_map=None: HOLE}
     return collate_nested(samples, fn_map)
+
+
+def collate_around(
+    samples: Sequence[Any], image_key: Key, batch_images: Callable[[list[Any]], Any]
+) -> Any:
+    """The batch of ``samples`` with its images made one by ``batch_images`` (stacked, or
+    packed) and every other field collated by :func:`collate_holed`: what
+    :func:`gpuprep.collate` and :func:`gpuprep.collate_ragged` both are.
+
+    Raises:
+        ValueError: an empty batch, and the errors of ``batch_images`` and
+            :func:`check_fields`.
+    """
+    if len(samples) == 0:
+        raise ValueError("Expected a non-empty batch of samples. Got an empty batch.")
+    images, holed, key = split_images(samples, image_key, required=False)
+    if images is None:
+        return collate_holed(samples)
+    batch = batch_images(images)
+    if holed is None:
+        return batch
+    return put_item(collate_holed(holed, key), key, batch)
 
 
 def resolve_key(sample: Any, key: Key) -> Key:
