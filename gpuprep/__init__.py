@@ -5,8 +5,11 @@ The layout, by role (dependencies point one way, each package only on those befo
 
 * :mod:`gpuprep.compat`: torch's and torchvision's private or version-dependent APIs, each
   behind its guard;
+* :mod:`gpuprep.decode`: image files' bytes to pixels: on the host, and a batch of JPEGs
+  in one nvJPEG call on CUDA;
 * :mod:`gpuprep.data`: the host side: :func:`collate`, :func:`collate_ragged` and
-  :class:`RaggedBatch`, PIL images, nested samples, host buffers, :func:`resolve_device`;
+  :class:`RaggedBatch`, encoded images (:func:`read_file`), PIL images, nested samples,
+  host buffers, :func:`resolve_device`;
 * :mod:`gpuprep.geometry`: :class:`Resize`, :class:`CenterCrop`,
   :class:`RandomResizedCrop`, :class:`RandomHorizontalFlip`, :class:`ResizeKeepRatio` as
   per-sample parameters (:class:`GeometryParams`), drawn on the host;
@@ -16,7 +19,8 @@ The layout, by role (dependencies point one way, each package only on those befo
   one pipeline every call runs; :mod:`gpuprep.functional` is its public front;
 * :mod:`gpuprep.nn`: :class:`Preprocess`, the module prepended to a model, and its presets;
 * :mod:`gpuprep.transfer`: :class:`GPUCollate` (``num_workers=0``), :class:`DeviceLoader`
-  (with workers) and :func:`DataLoader` (either, chosen for you);
+  (with workers), :class:`CPUCollate` (a CPU-only machine: the work in the workers) and
+  :func:`DataLoader` (the right one, chosen for you);
 * :mod:`gpuprep.bench`: ``gpuprep-bench``, the CPU-vs-GPU benchmark (not imported here).
 """
 
@@ -24,6 +28,7 @@ from . import functional
 from .data.collate import collate
 from .data.collate_ragged import collate_ragged
 from .data.devices import resolve_device
+from .data.encoded import EncodedImage, read_file
 from .data.ragged import RaggedBatch
 from .geometry import (
     CenterCrop,
@@ -36,16 +41,18 @@ from .geometry import (
 )
 from .nn import Preprocess
 from .ops.checks import IMAGENET_MEAN, IMAGENET_STD
-from .transfer import DataLoader, DeviceLoader, GPUCollate, PageableMemoryWarning
+from .transfer import CPUCollate, DataLoader, DeviceLoader, GPUCollate, PageableMemoryWarning
 
 __version__ = "0.1.0"
 
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "CPUCollate",
     "CenterCrop",
     "DataLoader",
     "DeviceLoader",
+    "EncodedImage",
     "GPUCollate",
     "GeometryOp",
     "GeometryParams",
@@ -59,5 +66,6 @@ __all__ = [
     "collate",
     "collate_ragged",
     "functional",
+    "read_file",
     "resolve_device",
 ]

@@ -305,3 +305,60 @@ class FakeEvent:
 
     def record(self, stream):
         self.log.append(("record", stream.name, self.id))
+
+
+# ------------------------------------------------------------------ image files, as bytes
+
+
+def encoded(array, fmt="JPEG", **save):
+    """An image file's bytes, made by Pillow from an (H, W, C) or (H, W) uint8 array (quality
+    90 for JPEGs unless given)."""
+    import io
+
+    from PIL import Image
+
+    if fmt == "JPEG":
+        save.setdefault("quality", 90)
+    buf = io.BytesIO()
+    mode = save.pop("mode", None)
+    img = Image.fromarray(array)
+    if mode is not None:
+        img = img.convert(mode)
+    img.save(buf, fmt, **save)
+    return buf.getvalue()
+
+
+def real_photos(count=6, seed=0):
+    """Real photos (scikit-image's samples) cropped to varied sizes, (H, W, 3) uint8."""
+    import skimage.data as sd
+
+    names = ["astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "motorcycle_left"]
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(count):
+        a = getattr(sd, names[k % len(names)])()
+        a = a[..., :3] if a.ndim == 3 else np.stack([a] * 3, -1)
+        h, w = (
+            int(rng.integers(60, min(a.shape[0], 200))),
+            int(rng.integers(60, min(a.shape[1], 200))),
+        )
+        top, left = (
+            int(rng.integers(0, a.shape[0] - h + 1)),
+            int(rng.integers(0, a.shape[1] - w + 1)),
+        )
+        out.append(np.ascontiguousarray(a[top : top + h, left : left + w]))
+    return out
+
+
+def with_exif_orientation(jpeg, orientation):
+    """The same JPEG with an EXIF block whose orientation tag is ``orientation``."""
+    import io
+
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(jpeg))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90, exif=exif.tobytes())
+    return buf.getvalue()

@@ -12,20 +12,27 @@ PUBLIC = {
     "IMAGENET_MEAN": None,
     "IMAGENET_STD": None,
     "functional": None,
+    "CPUCollate": (
+        "(preprocess=None, *, image_key=0, mode='RGB', apply_exif_orientation=False, "
+        "numerics='uint8')"
+    ),
     "CenterCrop": "(size)",
     "DataLoader": (
         "(dataset, batch_size=1, *, device=None, preprocess=None, num_workers=0, image_key=0, "
-        "prefetch=2, **kwargs)"
+        "prefetch=2, mode='RGB', apply_exif_orientation=False, cpu_numerics='uint8', **kwargs)"
     ),
     "DeviceLoader": "(loader, *, device=None, preprocess=None, image_key=0, prefetch=2)",
-    "GPUCollate": "(device=None, *, preprocess=None, image_key=0)",
+    "EncodedImage": "(data, path=None)",
+    "GPUCollate": (
+        "(device=None, *, preprocess=None, image_key=0, mode='RGB', apply_exif_orientation=False)"
+    ),
     "GeometryOp": "()",
     "GeometryParams": "(boxes, resized, offsets, flip, size)",
     "PageableMemoryWarning": None,  # a UserWarning
     "Preprocess": (
         "(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), *, dtype=torch.float32, "
         "channels_last=False, layout='NHWC', augment=None, geometry=None, eval_geometry=None, "
-        "backend='auto')"
+        "backend='auto', numerics='float')"
     ),
     "RaggedBatch": "(data, shapes, *, image_ndim=3, host_shapes=None)",
     "RandomHorizontalFlip": "(p=0.5, *, generator=None)",
@@ -35,8 +42,9 @@ PUBLIC = {
     ),
     "Resize": "(size, interpolation='bilinear', max_size=None, antialias=True)",
     "ResizeKeepRatio": "(size, longest=0.0, interpolation='bilinear', antialias=True)",
-    "collate": "(samples, *, image_key=0)",
-    "collate_ragged": "(samples, *, image_key=0)",
+    "collate": "(samples, *, image_key=0, mode='RGB', apply_exif_orientation=False)",
+    "collate_ragged": "(samples, *, image_key=0, mode='RGB', apply_exif_orientation=False)",
+    "read_file": "(path)",
     "resolve_device": "(device=None)",
 }
 

@@ -105,10 +105,19 @@ class BufferPool:
         *,
         memory_format: torch.memory_format = torch.contiguous_format,
     ) -> Tensor:
-        """An uninitialized tensor that no one else holds and no copy still reads."""
+        """An uninitialized tensor that no one else holds and no copy still reads.
+
+        In a DataLoader worker every call gets fresh shared memory: a batch leaves the worker
+        through its memory, which the main process keeps mapped as long as it holds the
+        batch, out of sight of this pool's reference counts; so nothing is reused there."""
         shape = tuple(int(s) for s in shape)
         strides = _strides(shape, memory_format)
         nbytes = _nbytes(shape, dtype)
+        if get_worker_info() is not None:
+            made = new_shared_tensor(shape, strides, dtype)
+            if made is not None:
+                return made
+            return self._allocate(shape, strides, dtype).share_memory_()
         if not pooling_works():
             return self._allocate(shape, strides, dtype)
         if self.round_up:

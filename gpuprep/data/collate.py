@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .encoded_batch import images_or_encoded
 from .images import check_unit_range, hwc_views
 from .samples import Key, collate_around
 from .stack import stack_arrays
@@ -62,7 +63,13 @@ def stack_images(
     return batch
 
 
-def collate(samples: Sequence[Any], *, image_key: Key = 0) -> Any:
+def collate(
+    samples: Sequence[Any],
+    *,
+    image_key: Key = 0,
+    mode: str = "RGB",
+    apply_exif_orientation: bool = False,
+) -> Any:
     """A drop-in ``collate_fn`` that keeps images as they are: uint8 stays uint8, and the
     batch is (N, H, W, C) or (N, H, W).
 
@@ -81,6 +88,9 @@ def collate(samples: Sequence[Any], *, image_key: Key = 0) -> Any:
         samples: the list of samples that a DataLoader hands to its ``collate_fn``.
         image_key: where the image is in each sample (``functools.partial(gpuprep.collate,
             image_key="img")`` for another key).
+        mode, apply_exif_orientation: how encoded images (file bytes,
+            :func:`gpuprep.read_file`) are to be decoded; they are packed, not stacked
+            (:func:`gpuprep.data.encoded_batch.pack_encoded`).
 
     Returns:
         The batch, with images of shape (N, H, W, C) or (N, H, W) in their own dtype.
@@ -99,4 +109,7 @@ def collate(samples: Sequence[Any], *, image_key: Key = 0) -> Any:
         >>> collate([torch.zeros(3, 4, 5, dtype=torch.uint8)] * 2).shape  # (C, H, W) tensors
         torch.Size([2, 4, 5, 3])
     """
-    return collate_around(samples, image_key, stack_images)
+    batch = images_or_encoded(
+        stack_images, mode=mode, apply_exif_orientation=apply_exif_orientation
+    )
+    return collate_around(samples, image_key, batch)

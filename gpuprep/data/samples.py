@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from ..compat import collate_nested
+from .encoded import is_encoded_sample
 from .images import is_image_sample
 from .pil import is_pil_image
 from .ragged import RaggedBatch
@@ -125,8 +126,8 @@ def split_images(
     sample without ``image_key`` raises as :func:`get_item` says.
     """
     first = samples[0]
-    if is_image(first):
-        if required or is_image_sample(first):
+    if is_image(first) or _is_bare_encoded(first):
+        if required or _holds_image(first):
             return list(samples), None, None
         return None, None, None
     key = resolve_key(first, image_key)
@@ -137,11 +138,21 @@ def split_images(
     else:
         images = [get_item(s, resolve_key(s, key), f"sample {i}") for i, s in enumerate(samples)]
         holed = None
-    if not required and not is_image_sample(images[0]):
+    if not required and not _holds_image(images[0]):
         return None, None, None
     if holed is None:
         holed = [put_item(s, resolve_key(s, key), HOLE) for s in samples]
     return images, holed, key
+
+
+def _holds_image(obj: Any) -> bool:
+    """An image sample, decoded or encoded."""
+    return is_image_sample(obj) or is_encoded_sample(obj)
+
+
+def _is_bare_encoded(obj: Any) -> bool:
+    """A sample that is nothing but encoded bytes (not a dict that holds them)."""
+    return is_encoded_sample(obj) and not isinstance(obj, Mapping)
 
 
 def _split_tuples(samples: Sequence[tuple], key: int) -> tuple[list[Any], list[Any] | None]:

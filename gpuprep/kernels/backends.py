@@ -10,8 +10,8 @@ raises :class:`RuntimeError` saying why they cannot run. The rule, in this order
 2. gradients recorded through the call, or a compiler or exporter tracing it (the caller
    says which, from :func:`gpuprep.ops.mode.recording`): the torch path, which autograd
    records and compilers fuse;
-3. an interpolation other than bilinear or bicubic (nearest, nearest-exact): the torch
-   path;
+3. an interpolation other than bilinear or bicubic (nearest, nearest-exact), or
+   ``numerics="uint8"`` (torchvision's uint8 pipeline's rounding): the torch path;
 4. Triton that does not import here, or a tensor not on a CUDA device (unless Triton runs
    interpreted, ``TRITON_INTERPRET=1`` set before it is imported, when CPU tensors work
    too): the torch path;
@@ -37,6 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..data.image_list import ImageList
 from ..data.ragged import RaggedBatch
 from ..geometry import GeometryParams
 from .table import TableCache, param_table
@@ -118,6 +119,7 @@ def select(
     *,
     interpolation: str = "bilinear",
     recording: str | None = None,
+    numerics: str = "float",
 ) -> str:
     """ "triton" or "torch": the code that runs a call, by the rule above.
 
@@ -127,6 +129,8 @@ def select(
         interpolation: the geometry's interpolation (the plain path passes the default).
         recording: "grad" or "trace" when the call must be recorded as torch operations
             (:func:`gpuprep.ops.mode.recording`), None otherwise.
+        numerics: "float" (the kernels' and the torch path's) or "uint8" (the torch path's
+            only).
 
     Raises:
         ValueError: an unknown backend.
@@ -142,6 +146,11 @@ def select(
         reason = (
             "a compiler or exporter is tracing this call, and it records torch operations, "
             "not Triton launches"
+        )
+    elif numerics != "float":
+        reason = (
+            f"numerics={numerics!r} rounds resampled pixels as torchvision's uint8 pipeline "
+            f"does, which only the torch path does"
         )
     elif interpolation not in TRITON_INTERPOLATIONS:
         reason = f"the kernels resample bilinear and bicubic; {interpolation} takes the torch path"
@@ -173,7 +182,7 @@ _tables = TableCache()
 
 
 def resample_normalize(
-    x: Tensor | RaggedBatch,
+    x: Tensor | RaggedBatch | ImageList,
     params: GeometryParams,
     scale: Tensor,
     bias: Tensor,
@@ -194,16 +203,12 @@ def resample_normalize(
     device = x.device
     if out.numel() == 0:
         return out
-    table, pixel_strides = param_table(
-        x, params, layout, interpolation=interpolation, antialias=antialias
-    )
+    table, src = param_table(x, params, layout, interpolation=interpolation, antialias=antialias)
     dev_table = _tables.get(table, device)  # ready on this stream (TableCache says how)
-    src = x.data if isinstance(x, RaggedBatch) else x
     return _kernels().resample_normalize(
         src,
         dev_table,
         int(out.shape[1]),
-        pixel_strides,
         scale,
         bias,
         out,

@@ -20,6 +20,8 @@ _GEOMETRY_BLOCK = 128  # output pixels per program
 _NCOL = tl.constexpr(NCOL)
 _OFFSET = tl.constexpr(COL["offset"])
 _ROW_STRIDE = tl.constexpr(COL["row_stride"])
+_PIXEL_STRIDE = tl.constexpr(COL["pixel_stride"])
+_CHANNEL_STRIDE = tl.constexpr(COL["channel_stride"])
 _BOX_TOP = tl.constexpr(COL["box_top"])
 _BOX_LEFT = tl.constexpr(COL["box_left"])
 _BOX_HEIGHT = tl.constexpr(COL["box_height"])
@@ -93,8 +95,6 @@ def _resample_kernel(
     C,
     OH,
     OW,
-    stride_w,
-    stride_c,
     son,
     soc,
     soh,
@@ -117,7 +117,9 @@ def _resample_kernel(
       :data:`gpuprep.kernels.table.COLUMNS`: where the image starts in ``src`` and its row
       stride, the source box, the size it is resized to, the output window, the flip, and
       the sample's own tap counts (one strongly shrunk image does not lengthen the loops of
-      the others). ``src`` is a dense batch (any strides) or a RaggedBatch's flat buffer;
+      the others). ``src`` is a dense batch (any strides), a RaggedBatch's flat buffer, or
+      the lowest-addressed of a batch's decoded images (each row says how far its image
+      lies from it, and its own row, pixel and channel strides);
     * tile ``[BLOCK, CP]``: output pixels by channels, CP = C rounded up to a power of two;
     * memory: per output pixel, along each axis, the taps torch's ``interpolate`` reads
       (with antialias when shrinking: the filter widened by the scale, cut at the box's
@@ -132,6 +134,8 @@ def _resample_kernel(
     row = table_ptr + n * _NCOL
     base = tl.load(row + _OFFSET)
     row_stride = tl.load(row + _ROW_STRIDE)
+    stride_w = tl.load(row + _PIXEL_STRIDE)
+    stride_c = tl.load(row + _CHANNEL_STRIDE)
     box_t = tl.load(row + _BOX_TOP).to(tl.int32)
     box_l = tl.load(row + _BOX_LEFT).to(tl.int32)
     box_h = tl.load(row + _BOX_HEIGHT).to(tl.int32)
@@ -190,7 +194,7 @@ def _resample_kernel(
             wx = tl.where(kx < nx, wx, 0.0)
             xx = tl.minimum(tl.maximum(x0 + kx, 0), box_w - 1)
             w = wy * wx
-            off = row_off + ((box_l + xx) * stride_w).to(tl.int64)
+            off = row_off + (box_l + xx).to(tl.int64) * stride_w
             v = tl.load(
                 src + off[:, None] + coff,
                 mask=(w != 0.0)[:, None] & cmask[None, :],
@@ -216,7 +220,6 @@ def resample_normalize(
     src: Tensor,
     table: Tensor,
     channels: int,
-    pixel_strides: tuple[int, int],
     scale: Tensor,
     bias: Tensor,
     out: Tensor,
@@ -228,13 +231,11 @@ def resample_normalize(
     """Resample every sample's box as its table row says, normalize, write ``out``.
 
     Args:
-        src: the pixels: a batch tensor or a RaggedBatch's flat buffer (its first element is
-            where offsets count from).
+        src: the pixels: a batch tensor, a RaggedBatch's flat buffer, or the lowest-addressed
+            decoded image (its first element is where the table's offsets count from).
         table: (N, NCOL) int64 on src's device (:func:`gpuprep.kernels.table.param_table`),
             checked on the host.
         channels: C.
-        pixel_strides: elements from a pixel to the next in a row, and from a channel to the
-            next.
         scale, bias: float32 per channel (C or 1 values), on src's device.
         out: (N, C, h, w) of the output dtype, any strides.
         antialias, interpolation: as torchvision's resize ("bilinear" or "bicubic").
@@ -261,8 +262,6 @@ def resample_normalize(
             channels,
             oh,
             ow,
-            pixel_strides[0],
-            pixel_strides[1],
             son,
             soc,
             soh,

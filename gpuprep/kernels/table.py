@@ -1,8 +1,9 @@
 """The geometry kernel's per-sample table: its columns, defined once, and how it is built.
 
-One int64 row per sample says where the sample's image starts in the source, its row
-stride, the source box, the size the box is resized to, the output window, the flip and the
-filter's widest reach. :data:`COLUMNS` is the layout: the kernel
+One int64 row per sample says where the sample's image starts in the source, its row,
+pixel and channel strides (each image its own: decoded images lie wherever the decoder put
+them, in its layout), the source box, the size the box is resized to, the output window,
+the flip and the filter's widest reach. :data:`COLUMNS` is the layout: the kernel
 (:mod:`gpuprep.kernels.resample`) reads its columns by these names, :func:`param_table`
 writes them by these names, and the tests derive what they check from it.
 
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..data.image_list import ImageList
 from ..data.ragged import RaggedBatch
 from ..geometry import GeometryParams
 
@@ -33,6 +35,8 @@ __all__ = ["COL", "COLUMNS", "NCOL", "TableCache", "param_table", "taps"]
 COLUMNS = (
     "offset",  # where the image starts in the source, in elements
     "row_stride",  # elements from one source row to the next
+    "pixel_stride",  # elements from one pixel to the next in a row
+    "channel_stride",  # elements from one channel to the next
     "box_top",  # the source box, in source pixels
     "box_left",
     "box_height",
@@ -54,33 +58,41 @@ def _cols(*names: str) -> list[int]:
 
 
 def param_table(
-    x: Tensor | RaggedBatch,
+    x: Tensor | RaggedBatch | ImageList,
     params: GeometryParams,
     layout: str = "NHWC",
     *,
     interpolation: str = "bilinear",
     antialias: bool = True,
-) -> tuple[np.ndarray, tuple[int, int]]:
+) -> tuple[np.ndarray, Tensor]:
     """The kernel's per-sample table, from checked CPU parameters, on the host.
 
     Args:
         x: the batch: a tensor in ``layout`` (NHWC, grayscale (N, H, W), or NCHW; any
-            strides) or a :class:`gpuprep.RaggedBatch`.
+            strides), a :class:`gpuprep.RaggedBatch`, or an
+            :class:`~gpuprep.data.image_list.ImageList` (each image at its own address,
+            counted from the lowest, with its own strides).
         params: parameters checked against ``x`` (:func:`gpuprep.geometry.check_params`).
         interpolation, antialias: the filter, for the taps columns.
 
     Returns:
-        (table, pixel_strides): table is (N, NCOL) int64 with the :data:`COLUMNS`;
-        pixel_strides the elements from a pixel to the next in a row and from a channel to
-        the next.
+        (table, src): table is (N, NCOL) int64 with the :data:`COLUMNS`; src the tensor
+        whose first element the offsets count from.
     """
     n = len(params)
     table = np.zeros((n, NCOL), np.int64)
+    strides = _cols("row_stride", "pixel_stride", "channel_stride")
     if isinstance(x, RaggedBatch):
         shapes = np.asarray(x.host_shapes, np.int64).reshape(-1, 3)
         table[:, COL["offset"]] = np.asarray(x.offsets[:-1], np.int64)
         table[:, COL["row_stride"]] = shapes[:, 1] * shapes[:, 2]  # W * C
-        pixel_strides = (int(x.channels), 1)
+        table[:, COL["pixel_stride"]] = shapes[:, 2]
+        table[:, COL["channel_stride"]] = 1
+        src = x.data
+    elif isinstance(x, ImageList):
+        src, offsets = x.addresses()
+        table[:, COL["offset"]] = offsets
+        table[:, strides] = [t.stride() for t in x]
     else:
         if layout == "NCHW":
             sn, sc, sh, sw = x.stride()
@@ -89,8 +101,8 @@ def param_table(
         else:
             sn, sh, sw, sc = x.stride()
         table[:, COL["offset"]] = np.arange(n, dtype=np.int64) * sn
-        table[:, COL["row_stride"]] = sh
-        pixel_strides = (int(sw), int(sc))
+        table[:, strides] = (sh, sw, sc)
+        src = x
     table[:, _cols("box_top", "box_left", "box_height", "box_width")] = params.boxes.numpy()
     table[:, _cols("resized_height", "resized_width")] = params.resized.numpy()
     table[:, _cols("window_top", "window_left")] = params.offsets.numpy()
@@ -98,7 +110,7 @@ def param_table(
     box = table[:, _cols("box_height", "box_width")]
     resized = table[:, _cols("resized_height", "resized_width")]
     table[:, _cols("taps_height", "taps_width")] = taps(box, resized, interpolation, antialias)
-    return table, pixel_strides
+    return table, src
 
 
 def taps(box: np.ndarray, resized: np.ndarray, interpolation: str, antialias: bool) -> np.ndarray:

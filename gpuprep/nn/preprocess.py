@@ -10,14 +10,14 @@ import torch
 from torch import Tensor, nn
 
 from ..data.buffers import BufferPool
-from ..data.ragged import RaggedBatch
 from ..geometry import Geometry, GeometryParams
 from ..kernels.backends import check_backend
 from ..ops import checks as C
 from ..ops.affine import AffineCache
 from ..ops.denormalize import denormalize_with
 from ..ops.normalize import run_plain
-from ..ops.pipeline import batch_sizes, run_geometry
+from ..ops.pipeline import MANY_SIZES, Batch, batch_sizes, run_geometry
+from ..ops.resample import check_numerics
 from ..ops.value_range import RangeCheck
 
 __all__ = ["Preprocess"]
@@ -62,6 +62,12 @@ class Preprocess(nn.Module):
             compiler traces.
             ``"triton"``: the kernels, or RuntimeError saying why they cannot run.
             ``"torch"``: the reference path. See :mod:`gpuprep.kernels.backends`.
+        numerics: ``"float"`` (default): integer images are resampled in float32 and never
+            rounded, as the kernels and torchvision's float pipeline compute.
+            ``"uint8"``: as torchvision v2 resamples a uint8 tensor (its native uint8
+            kernels on the CPU, rounded to uint8 before the normalization), the torch path
+            only; what :class:`gpuprep.CPUCollate` uses by default, where it is several
+            times faster on the CPU.
 
     Shape:
         - Input: (N, H, W, C) or (N, H, W) for NHWC; (N, C, H, W) for NCHW. uint8, uint16 or
@@ -70,7 +76,11 @@ class Preprocess(nn.Module):
           CUDA graph is captured, see :mod:`gpuprep.ops.value_range`); a NumPy array is
           taken without a copy. Or a
           :class:`gpuprep.RaggedBatch` of (H, W, C) images of different sizes
-          (:func:`gpuprep.collate_ragged`), with a geometry that fixes the output size.
+          (:func:`gpuprep.collate_ragged`), with a geometry that fixes the output size. Or a
+          batch of encoded images (:class:`~gpuprep.data.encoded_batch.EncodedBatch`, what
+          the collates make of file bytes, :func:`gpuprep.read_file`): decoded on its device
+          (one batched nvJPEG call on CUDA) and read by the geometry where the decoder put
+          each image.
         - Output: (N, C, H, W) of ``dtype`` on the input's device; (N, C, h, w) with the
           geometry's output size (the geometry of the mode the layer is in).
 
@@ -99,9 +109,11 @@ class Preprocess(nn.Module):
         geometry: Any = None,
         eval_geometry: Any = None,
         backend: str = "auto",
+        numerics: str = "float",
     ) -> None:
         super().__init__()
         self.backend = check_backend(backend)
+        self.numerics = check_numerics(numerics)
         mean_t, std_t = C.check_stats(mean, std)
         self.register_buffer("mean", mean_t)
         self.register_buffer("std", std_t)
@@ -131,9 +143,7 @@ class Preprocess(nn.Module):
         """How many channels the statistics are for (1 means: any channel count)."""
         return int(self.mean.shape[1])
 
-    def forward(
-        self, x: Tensor | np.ndarray | RaggedBatch, params: GeometryParams | None = None
-    ) -> Tensor:
+    def forward(self, x: Batch | np.ndarray, params: GeometryParams | None = None) -> Tensor:
         """Normalize ``x`` (and apply the geometry of the current mode, drawn per sample,
         or ``params``).
 
@@ -152,9 +162,10 @@ class Preprocess(nn.Module):
         """
         plan = self._mode_geometry(drawing=params is None)
         augment = self.augment if self.training else None
-        if isinstance(x, RaggedBatch) or plan is not None or params is not None:
+        many = isinstance(x, MANY_SIZES)
+        if many or plan is not None or params is not None:
             return run_geometry(
-                x if isinstance(x, RaggedBatch) else C.as_tensor(x),
+                x if isinstance(x, MANY_SIZES) else C.as_tensor(x),
                 self.mean,
                 self.std,
                 plan=plan,
@@ -167,6 +178,7 @@ class Preprocess(nn.Module):
                 cache=self._affine,
                 out_pool=self._outputs,
                 values=self._values,
+                numerics=self.numerics,
             )
         return run_plain(
             C.as_tensor(x),
@@ -241,7 +253,7 @@ class Preprocess(nn.Module):
         own = {k: kwargs.pop(k) for k in ("scale", "ratio", "hflip", "generator") if k in kwargs}
         return cls(**{**from_timm(model_or_config, training, **own), **kwargs})
 
-    def sample(self, x: Tensor | np.ndarray | RaggedBatch) -> GeometryParams:
+    def sample(self, x: Batch | np.ndarray) -> GeometryParams:
         """Draw the parameters of the current mode's geometry (as :meth:`forward` does) for
         the images of ``x`` (only their sizes are read, on the host):
         ``pre(x, params=pre.sample(x))`` is ``pre(x)``, and the same parameters can
@@ -258,7 +270,7 @@ class Preprocess(nn.Module):
                 "Expected a Preprocess with geometry=(...) to sample parameters for. This one "
                 "has none: pass geometry=(gpuprep.Resize(...), gpuprep.CenterCrop(...)), say."
             )
-        xb = x if isinstance(x, RaggedBatch) else C.as_tensor(x)
+        xb = x if isinstance(x, MANY_SIZES) else C.as_tensor(x)
         sizes, _ = batch_sizes(xb, self.layout)
         return plan.sample(sizes)
 
@@ -303,6 +315,7 @@ class Preprocess(nn.Module):
         self.__dict__.setdefault("_values", RangeCheck())
         self.__dict__.setdefault("backend", "auto")
         self.__dict__.setdefault("eval_geometry", None)
+        self.__dict__.setdefault("numerics", "float")
 
     def extra_repr(self) -> str:
         mean = [round(v, 4) for v in self.mean.flatten().tolist()]
@@ -311,6 +324,8 @@ class Preprocess(nn.Module):
         if self.eval_geometry is not None:
             geometry += f", eval_geometry={self.eval_geometry!r}"
         backend = f", backend={self.backend!r}" if self.backend != "auto" else ""
+        if self.numerics != "float":
+            backend += f", numerics={self.numerics!r}"
         return (
             f"mean={mean}, std={std}, dtype={self.dtype}, layout={self.layout!r}, "
             f"channels_last={self.channels_last}{geometry}{backend}"

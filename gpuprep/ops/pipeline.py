@@ -19,6 +19,8 @@ import torch
 from torch import Tensor
 
 from ..data.buffers import BufferPool
+from ..data.encoded_batch import EncodedBatch
+from ..data.image_list import ImageList
 from ..data.ragged import RaggedBatch
 from ..geometry import Geometry, GeometryParams, check_interpolation, check_params
 from ..geometry.checks import size_pair
@@ -39,17 +41,24 @@ from .normalize import Augment, augmented, finish, run_plain, scale_bias
 from .resample import crop_resize
 from .value_range import FUNCTIONAL, RangeCheck
 
-__all__ = ["batch_sizes", "crop_resize_normalize", "run_geometry"]
+__all__ = ["Batch", "MANY_SIZES", "batch_sizes", "crop_resize_normalize", "run_geometry"]
+
+# Batches of images of any sizes: packed, decoded one tensor per image, or still encoded.
+MANY_SIZES = (RaggedBatch, ImageList, EncodedBatch)
+Batch = Tensor | RaggedBatch | ImageList | EncodedBatch
 
 
-def batch_sizes(x: Tensor | RaggedBatch, layout: str = "NHWC") -> tuple[list[tuple[int, int]], int]:
-    """The (H, W) of every image of a batch tensor or :class:`gpuprep.RaggedBatch`, and the channel
-    count; checks the batch (:func:`gpuprep.ops.checks.check_batch`)."""
-    if isinstance(x, RaggedBatch):
+def batch_sizes(x: Batch, layout: str = "NHWC") -> tuple[list[tuple[int, int]], int]:
+    """The (H, W) of every image of a batch tensor, :class:`gpuprep.RaggedBatch`,
+    :class:`~gpuprep.data.image_list.ImageList` or
+    :class:`~gpuprep.data.encoded_batch.EncodedBatch` (from its headers: nothing is
+    decoded), and the channel count; checks the batch
+    (:func:`gpuprep.ops.checks.check_batch`)."""
+    if isinstance(x, MANY_SIZES):
         max_value(x.dtype)
         if check_layout(layout) != "NHWC":
             raise ValueError(
-                f"Expected layout='NHWC' for a RaggedBatch, whose images are (H, W, C) "
+                f"Expected layout='NHWC' for a {type(x).__name__}, whose images are (H, W, C) "
                 f"whatever the samples were (collate_ragged reads (C, H, W) tensors into that "
                 f"order). Got layout={layout!r}: leave layout at its default, 'NHWC'; "
                 f"layout='NCHW' is for dense (N, C, H, W) batch tensors."
@@ -69,7 +78,7 @@ def batch_sizes(x: Tensor | RaggedBatch, layout: str = "NHWC") -> tuple[list[tup
 
 
 def crop_resize_normalize(
-    x: Tensor | RaggedBatch,
+    x: Batch,
     boxes: Any,
     size: Any,
     *,
@@ -133,13 +142,13 @@ def crop_resize_normalize(
     """
     backends.check_backend(backend)
     mode = check_interpolation(interpolation)
-    if not isinstance(x, RaggedBatch):
+    if not isinstance(x, MANY_SIZES):
         x = require_tensor(x, "an image batch (or a gpuprep.RaggedBatch)")
     check_layout(layout)
     out_size = size_pair(size, "size")
     check_output_dtype(dtype)
     m, s = as_stats(mean, std)
-    n = len(x) if isinstance(x, RaggedBatch) else (int(x.shape[0]) if x.ndim else 0)
+    n = len(x) if isinstance(x, MANY_SIZES) else (int(x.shape[0]) if x.ndim else 0)
     if resized is None:
         resized = torch.tensor([out_size] * n, dtype=torch.int64).reshape(n, 2)
     if offsets is None:
@@ -162,7 +171,7 @@ def crop_resize_normalize(
 
 
 def run_geometry(
-    x: Tensor | RaggedBatch,
+    x: Batch,
     mean: Tensor,
     std: Tensor,
     *,
@@ -178,6 +187,7 @@ def run_geometry(
     cache: AffineCache | None = None,
     out_pool: BufferPool | None = None,
     values: RangeCheck | None = None,
+    numerics: str = "float",
 ) -> Tensor:
     """The geometry path, for checked options and (1, K, 1, 1) statistics.
 
@@ -188,9 +198,14 @@ def run_geometry(
     the [0, 1] image it takes), or the torch path (:func:`gpuprep.ops.resample.crop_resize`,
     then ``augment``, then the normalization).
 
+    An :class:`~gpuprep.data.encoded_batch.EncodedBatch` is decoded once its parameters
+    are drawn (from its headers) and checked, on its device, and its images are read where
+    the decoder put them. ``numerics="uint8"`` resamples integer images as torchvision's
+    uint8 pipeline does (rounded to uint8 before the normalization; the torch path only).
+
     Raises:
         ValueError: an empty batch to draw parameters for; images of different sizes with
-            nothing to resample them; the errors of the checks.
+            nothing to resample them; the errors of the checks and of the decoder.
     """
     sizes, channels = batch_sizes(x, layout)
     check_channels(channels, mean.shape[1], (len(sizes), channels))
@@ -199,12 +214,14 @@ def run_geometry(
         params = check_params(params, sizes)
     elif plan is not None:
         params = plan.sample(sizes)
-    else:  # nothing to resample: images of one size take the plain path
+    if isinstance(x, EncodedBatch):
+        x = x.decode()
+    if params is None:  # nothing to resample: images of one size take the plain path
         return run_plain(
             _dense_view(x),
             mean,
             std,
-            layout="NHWC" if isinstance(x, RaggedBatch) else layout,
+            layout="NHWC" if isinstance(x, (RaggedBatch, ImageList)) else layout,
             dtype=dtype,
             channels_last=channels_last,
             backend=backend,
@@ -214,13 +231,15 @@ def run_geometry(
             values=values,
         )
     mode = recording(x, mean, std)
-    if values is not None:
+    if values is not None and not isinstance(x, ImageList):  # decoded images are uint8
         values(x, mode)
     if interpolation is None:
         interpolation = plan.interpolation if plan is not None else "bilinear"
     if antialias is None:
         antialias = plan.antialias if plan is not None else True
-    path = backends.select(backend, x.device, interpolation=interpolation, recording=mode)
+    path = backends.select(
+        backend, x.device, interpolation=interpolation, recording=mode, numerics=numerics
+    )
     clamp = None
     if interpolation == "bicubic" and not x.dtype.is_floating_point:
         clamp = max_value(x.dtype)
@@ -240,11 +259,12 @@ def run_geometry(
         res, pixel_dtype = out, out.dtype
     else:
         res = crop_resize(
-            x, params, channels, interpolation=interpolation, antialias=antialias, layout=layout
-        )
+            x, params, channels, interpolation=interpolation, antialias=antialias,
+            layout=layout, numerics=numerics,
+        )  # fmt: skip
         pixel_dtype = x.dtype  # still in the input's units
-        if augment is not None:
-            res.mul_(1.0 / max_value(x.dtype))  # the [0, 1] image augment takes
+        if augment is not None:  # the [0, 1] image augment takes
+            res = res.to(torch.float32).mul_(1.0 / max_value(x.dtype))
     # What follows is the plain kernel: the same rule, without the interpolation (a nearest
     # geometry on a CUDA batch is resampled by torch and normalized by the Triton kernel).
     plain = backends.select(backend, x.device, recording=mode)
@@ -257,21 +277,24 @@ def run_geometry(
     )  # fmt: skip
 
 
-def _dense_view(x: Tensor | RaggedBatch) -> Tensor:
-    """A RaggedBatch of images of one size as an (N, H, W, C) batch, without a copy; images
-    of different sizes raise ValueError (they need a geometry)."""
-    if not isinstance(x, RaggedBatch):
+def _dense_view(x: Tensor | RaggedBatch | ImageList) -> Tensor:
+    """A RaggedBatch of images of one size as an (N, H, W, C) batch, without a copy (decoded
+    images: stacked, one copy); images of different sizes raise ValueError (they need a
+    geometry)."""
+    if isinstance(x, Tensor):
         return x
     sizes = x.sizes
     odd = [i for i, s in enumerate(sizes) if s != sizes[0]]
     if odd:
         i = odd[0]
         raise ValueError(
-            f"Expected a geometry that fixes the output size for a RaggedBatch of images of "
+            f"Expected a geometry that fixes the output size for a {type(x).__name__} of images of "
             f"different sizes. Got image 0 of {sizes[0][0]}x{sizes[0][1]} and image {i} of "
             f"{sizes[i][0]}x{sizes[i][1]} and no geometry: pass Preprocess(geometry=(...)) "
             f"with Resize((h, w)), CenterCrop(size) or RandomResizedCrop(size), e.g. "
             f"(gpuprep.Resize(256), gpuprep.CenterCrop(224))."
         )
+    if isinstance(x, ImageList):
+        return torch.stack(list(x))
     (h, w), c = sizes[0], x.channels
     return x.data.view(len(x), h, w, c)

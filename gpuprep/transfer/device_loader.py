@@ -14,6 +14,8 @@ import torch
 from torch import nn
 
 from ..data.devices import resolve_device
+from ..data.encoded_batch import EncodedBatch
+from ..data.image_list import ImageList
 from ..data.ragged import RaggedBatch
 from ..data.samples import (
     HOLE,
@@ -64,8 +66,10 @@ class DeviceLoader:
     a :class:`PageableMemoryWarning` (once per loader) that points to ``pin_memory=True``.
 
     Args:
-        loader: any re-iterable of batches whose image is a uint8/uint16/float tensor (or a
-            :class:`gpuprep.RaggedBatch`).
+        loader: any re-iterable of batches whose image is a uint8/uint16/float tensor, a
+            :class:`gpuprep.RaggedBatch`, or encoded images
+            (:class:`~gpuprep.data.encoded_batch.EncodedBatch`, decoded on the device by
+            ``preprocess``).
         device: where batches go; ``None`` picks it as :func:`gpuprep.resolve_device` says
             (the CPU without CUDA, ``cuda:$LOCAL_RANK``, ...).
         preprocess: the module run on the device, :class:`gpuprep.Preprocess` by default.
@@ -185,7 +189,7 @@ class DeviceLoader:
 
     def _process(self, batch: Any, side: Any = None) -> Any:
         """Copy and preprocess one batch; on CUDA this runs on the ``side`` stream."""
-        if is_image(batch) or isinstance(batch, RaggedBatch):
+        if is_image(batch) or isinstance(batch, (RaggedBatch, EncodedBatch, ImageList)):
             image, rest = batch, None
         else:
             key = resolve_key(batch, self.image_key)

@@ -17,8 +17,11 @@ from ..data.buffers import BufferPool
 from ..data.collate import stack_images
 from ..data.collate_ragged import pack_ragged
 from ..data.devices import resolve_device
+from ..data.encoded import is_encoded_sample
+from ..data.encoded_batch import EncodedBatch, pack_encoded
 from ..data.ragged import RaggedBatch
 from ..data.samples import Key, collate_holed, put_item, split_images, to_device
+from ..decode import check_mode
 from ..nn.preprocess import Preprocess
 
 __all__ = ["GPUCollate", "PinMemoryError"]
@@ -54,6 +57,9 @@ class GPUCollate:
     the batch comes out as :func:`gpuprep.collate` makes it, moved to the device (labels stay
     int64). When ``preprocess`` has a ``geometry`` the images may differ in size: they are
     packed back to back (a :class:`gpuprep.RaggedBatch`) into the pinned buffer instead.
+    Encoded images (file bytes, :func:`gpuprep.read_file`) are packed back to back into
+    pinned memory and decoded on the device by ``preprocess`` (one batched nvJPEG call on
+    CUDA); what nvJPEG cannot decode is decoded here, on the host.
 
     Args:
         device: where batches go; ``None`` picks it as :func:`gpuprep.resolve_device` says
@@ -63,6 +69,9 @@ class GPUCollate:
         image_key: position of the image in tuple/list samples, or its key in dict samples;
             the default, 0, takes a dict's ``"image"`` key where it has no key 0. When the
             samples are bare arrays, tensors or PIL images the whole sample is the image.
+        mode, apply_exif_orientation: how encoded images are decoded
+            (:func:`gpuprep.data.encoded_batch.pack_encoded`): "RGB" and as stored by
+            default.
 
     Raises:
         RuntimeError: when called inside a DataLoader worker, on every device, or pickled
@@ -86,10 +95,14 @@ class GPUCollate:
         *,
         preprocess: nn.Module | None = None,
         image_key: Key = 0,
+        mode: str = "RGB",
+        apply_exif_orientation: bool = False,
     ) -> None:
         self.device = resolve_device(device)
         self.preprocess = (Preprocess() if preprocess is None else preprocess).to(self.device)
         self.image_key = image_key
+        self.mode = check_mode(mode)
+        self.apply_exif_orientation = bool(apply_exif_orientation)
         # Size classes: variable-size (ragged) batches reuse the pinned buffers too.
         self._staging = BufferPool(capacity=2, pin_memory=self.device.type == "cuda", round_up=True)
 
@@ -106,39 +119,51 @@ class GPUCollate:
         images, holed, key = split_images(samples, self.image_key, required=True)
         assert images is not None  # required: found, or raised
         structure = None if holed is None else to_device(collate_holed(holed, key), self.device)
-        if getattr(self.preprocess, "geometry", None) is not None:
-            image = self._transfer(pack_ragged(images, alloc=self._staging.empty))
+        alloc = self._staging.empty
+        if is_encoded_sample(images[0]):
+            host: Any = pack_encoded(
+                images, mode=self.mode, apply_exif_orientation=self.apply_exif_orientation,
+                alloc=alloc,
+            )  # fmt: skip
+        elif getattr(self.preprocess, "geometry", None) is not None:
+            host = pack_ragged(images, alloc=alloc)
         else:
-            image = self._transfer(stack_images(images, alloc=self._staging.empty))
-        out = self.preprocess(image)
+            host = stack_images(images, alloc=alloc)
+        out = self.preprocess(host.to(self.device, non_blocking=self.device.type == "cuda"))
+        if self.device.type == "cuda":
+            # The staging buffers are not refilled before the copy and the decode that read
+            # them have finished.
+            done = torch.cuda.Event()
+            done.record(torch.cuda.current_stream(self.device))
+            for staged in _staged(host):
+                self._staging.record(staged, done)
         return out if structure is None else put_item(structure, key, out)
-
-    def _transfer(self, host: Any) -> Any:
-        """One copy of a batch tensor or RaggedBatch in a staging buffer to the device."""
-        if self.device.type != "cuda":
-            return host.to(self.device)
-        stream = torch.cuda.current_stream(self.device)
-        dev = host.to(self.device, non_blocking=True)
-        done = torch.cuda.Event()
-        done.record(stream)
-        staged = host.data if isinstance(host, RaggedBatch) else host
-        self._staging.record(staged, done)  # not refilled before this copy has finished
-        return dev
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         # Spawn- and forkserver-started workers pickle the collate_fn: say what to do instead.
         raise RuntimeError(USE_WORKERS)
 
     def __copy__(self) -> GPUCollate:
-        return GPUCollate(self.device, preprocess=self.preprocess, image_key=self.image_key)
+        return self._like(self.preprocess)
 
     def __deepcopy__(self, memo: dict) -> GPUCollate:
+        return self._like(copy.deepcopy(self.preprocess, memo))
+
+    def _like(self, preprocess: nn.Module) -> GPUCollate:
         return GPUCollate(
-            self.device, preprocess=copy.deepcopy(self.preprocess, memo), image_key=self.image_key
-        )
+            self.device, preprocess=preprocess, image_key=self.image_key, mode=self.mode,
+            apply_exif_orientation=self.apply_exif_orientation,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return (
             f"GPUCollate(device={str(self.device)!r}, image_key={self.image_key!r}, "
             f"preprocess={self.preprocess})"
         )
+
+
+def _staged(host: Any) -> list[Any]:
+    """The staging buffers a host batch lies in."""
+    if isinstance(host, EncodedBatch):
+        return [host.encoded] + ([] if host.decoded is None else [host.decoded.data])
+    return [host.data if isinstance(host, RaggedBatch) else host]

@@ -100,8 +100,9 @@ def test_loaders_take_tensor_samples_with_and_without_workers(device, workers, v
     geometry = (gpuprep.Resize(32), gpuprep.CenterCrop(24)) if varied else None
     pre = gpuprep.Preprocess(geometry=geometry)
     loader = gpuprep.DataLoader(
-        TensorFolder(sizes), 3, device=device, preprocess=pre, num_workers=workers
-    )
+        TensorFolder(sizes), 3, device=device, preprocess=pre, num_workers=workers,
+        cpu_numerics="float",  # the layer's own numbers, on the CPU too
+    )  # fmt: skip
     got = [(x, y) for x, y in loader]
     for x, y in got:
         assert x.device.type == device

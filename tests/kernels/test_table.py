@@ -40,7 +40,8 @@ def test_param_table_for_ragged_and_dense_batches():
     arrays = [np.zeros((h, w, 3), np.uint8) for h, w in sizes]
     batch = gpuprep.collate_ragged(arrays)
     params = params_for_two()
-    table, strides = param_table(batch, params)
+    table, src = param_table(batch, params)
+    assert src is batch.data
     assert table.dtype == np.int64 and table.shape == (2, NCOL)
     assert column(table, "offset") == [[0], [7 * 12 * 3]]  # where each image starts
     assert column(table, "row_stride") == [[12 * 3], [33 * 3]]  # a row, in elements
@@ -52,7 +53,7 @@ def test_param_table_for_ragged_and_dense_batches():
     taps = ("taps_height", "taps_width")
     # box 3x4 enlarged to 6x8: the triangle spans 2 source pixels (one more for rounding)
     assert column(table, *taps)[0] == [3, 3]
-    assert strides == (3, 1)
+    assert column(table, "pixel_stride", "channel_stride") == [[3, 1]] * 2
     # 40 rows to 3: the triangle spans 2 * 40 / 3 = 26.7 source rows; 33 columns to 4: 16.5.
     assert column(table, *taps)[1] == [28, 18]
     # the cubic spans twice that; without antialias 2 or 4 taps
@@ -63,10 +64,29 @@ def test_param_table_for_ragged_and_dense_batches():
     assert column(plain, *taps) == [[4, 4]] * 2
 
     dense = torch.zeros((2, 40, 33, 3), dtype=torch.uint8).permute(0, 3, 1, 2)  # NCHW view
-    table, strides = param_table(dense, params, "NCHW")
+    table, src = param_table(dense, params, "NCHW")
+    assert src is dense
     assert column(table, "offset") == [[0], [40 * 33 * 3]]
     assert column(table, "row_stride") == [[33 * 3]] * 2
-    assert strides == (3, 1)
+    assert column(table, "pixel_stride", "channel_stride") == [[3, 1]] * 2
+
+
+def test_param_table_for_decoded_images_reads_each_where_it_lies():
+    """Images decoded one tensor each ((C, H, W) from nvJPEG, (H, W, C) from the host): one
+    row per image, its offset from the lowest address and its own strides, no repacking."""
+    from gpuprep.data.image_list import ImageList
+
+    planar = torch.zeros((3, 7, 12), dtype=torch.uint8)  # as nvJPEG returns it
+    packed = torch.zeros((40, 33, 3), dtype=torch.uint8)
+    images = ImageList([planar.permute(1, 2, 0), packed])
+    table, src = param_table(images, params_for_two())
+    base = min(planar.data_ptr(), packed.data_ptr())
+    assert src.data_ptr() == base
+    assert column(table, "offset") == [[planar.data_ptr() - base], [packed.data_ptr() - base]]
+    assert column(table, "row_stride", "pixel_stride", "channel_stride") == [
+        [12, 1, 7 * 12],
+        [33 * 3, 3, 1],
+    ]
 
 
 def test_every_column_is_written_and_read_by_its_name():

@@ -22,15 +22,20 @@ from gpuprep import (
 @pytest.mark.parametrize("workers", [0, 2])
 def test_what_it_builds(device, workers):
     loader = gpuprep.DataLoader(Distinct(10, (6, 5, 3)), 4, device=device, num_workers=workers)
-    if workers:
+    if device == "cpu":  # the whole job in the workers (or the main process without them)
+        assert isinstance(loader, torch.utils.data.DataLoader)
+        assert isinstance(loader.collate_fn, gpuprep.CPUCollate) and not loader.pin_memory
+        assert loader.num_workers == workers
+    elif workers:
         assert isinstance(loader, DeviceLoader)
-        assert loader.loader.collate_fn is gpuprep.collate
-        assert loader.loader.pin_memory == (device == "cuda")
+        assert loader.loader.collate_fn.func is gpuprep.collate
+        assert loader.loader.pin_memory
         assert loader.loader.num_workers == workers
     else:
         assert isinstance(loader, torch.utils.data.DataLoader)
         assert isinstance(loader.collate_fn, GPUCollate) and not loader.pin_memory
-    assert loader.device.type == device if workers else loader.collate_fn.device.type == device
+    built = loader if isinstance(loader, DeviceLoader) else loader.collate_fn
+    assert built.device.type == device
     assert len(loader) == 3
     for _ in range(2):  # iterates again, like DeviceLoader
         labels = []
@@ -89,7 +94,9 @@ def test_dict_samples_and_image_key():
 def test_bad_arguments():
     with pytest.raises(TypeError, match="sets collate_fn itself"):
         gpuprep.DataLoader(Distinct(10, (6, 5, 3)), 2, collate_fn=gpuprep.collate)
-    with pytest.raises(ValueError, match="pin_memory off with num_workers=0"):
+    with pytest.raises(ValueError, match="pin_memory off for device='cpu'"):
         gpuprep.DataLoader(Distinct(10, (6, 5, 3)), 2, device="cpu", pin_memory=True)
+    with pytest.raises(ValueError, match="pin_memory off for device='cpu'"):
+        gpuprep.DataLoader(Distinct(10, (6, 5, 3)), 2, device="cpu", pin_memory=True, num_workers=1)
     with pytest.raises(ValueError, match="Expected a device"):
         gpuprep.DataLoader(Distinct(10, (6, 5, 3)), 2, device="gpu")

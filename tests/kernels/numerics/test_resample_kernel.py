@@ -251,3 +251,25 @@ def test_layer_presets(training, augment, mode):
     params = a.sample(batch)
     side = max(max(arr.shape[:2]) for arr in arrays)
     same_as_torch(a(batch, params=params), b(batch, params=params), side)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_decoded_images_are_read_where_they_lie(channels, mode):
+    """A batch decoded one tensor per image: (C, H, W) planes as nvJPEG returns them, (H, W,
+    C) pixels as the host decodes them, and a transposed view (EXIF orientations 5-8), each
+    at its own address; the kernel reads each through its table row, no repacking."""
+    from gpuprep.data.image_list import ImageList
+
+    rng = np.random.default_rng(11)
+    planar = pixels((channels, 23, 17), torch.uint8, rng).to(DEVICE)
+    packed = pixels((9, 31, channels), torch.uint8, rng).to(DEVICE)
+    turned = pixels((channels, 14, 26), torch.uint8, rng).to(DEVICE)
+    views = [planar.permute(1, 2, 0), packed, turned.permute(2, 1, 0)]
+    decoded = ImageList(views)
+    sizes = decoded.sizes
+    size = (6, 5)
+    params = random_params(sizes, size, rng, grow=8)
+    y = run_both(decoded, params[0], size, *params[1:], *stats(channels), interpolation=mode)
+    images = [v.permute(2, 0, 1).cpu() for v in views]
+    check(y, images, *params, size, *stats(channels), interpolation=mode)
