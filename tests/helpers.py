@@ -332,7 +332,14 @@ def real_photos(count=6, seed=0):
     """Real photos (scikit-image's samples) cropped to varied sizes, (H, W, 3) uint8."""
     import skimage.data as sd
 
-    names = ["astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "motorcycle_left"]
+    names = [
+        "astronaut",
+        "coffee",
+        "chelsea",
+        "rocket",
+        "immunohistochemistry",
+        "hubble_deep_field",
+    ]
     rng = np.random.default_rng(seed)
     out = []
     for k in range(count):
