@@ -261,3 +261,15 @@ def test_a_hardware_style_failure_is_caught_by_the_header_check():
     x.headers = (replace(x.headers[0], width=x.headers[0].width + 2),)
     with pytest.raises(ValueError, match="header says"):
         x.decode()
+
+
+def test_lightning_moves_an_encoded_batch_like_a_tensor():
+    """Lightning's batch transfer calls ``.to(device)``: an EncodedBatch goes to the device
+    there and ``on_after_batch_transfer`` decodes it with the module's Preprocess."""
+    apply_func = pytest.importorskip("lightning.fabric.utilities.apply_func")
+    data = [encoded(p) for p in real_photos(3, seed=9)]
+    batch = gpuprep.collate([(d, i) for i, d in enumerate(data)])
+    moved, labels = apply_func.move_data_to_device(batch, torch.device("cpu"))
+    assert isinstance(moved, EncodedBatch) and labels.tolist() == [0, 1, 2]
+    pre = gpuprep.Preprocess(geometry=EVAL).eval()
+    assert torch.equal(pre(moved), pre(batch[0]))
