@@ -138,6 +138,13 @@ def _resize(src: Tensor, size: tuple[int, int], mode: str, antialias: bool) -> T
     does not change (torchvision returns the image then)."""
     if size == tuple(src.shape[-2:]):
         return src
+    if src.shape[0] == 1 and src.is_contiguous(memory_format=torch.channels_last):
+        # One channels-last image: torch's interpolate may allocate its output contiguous
+        # (pytorch#68430) and repack; with the batch stride spelled out it keeps channels
+        # last, as torchvision's resize arranges it (the same values, less time).
+        strides = list(src.stride())
+        strides[0] = src.numel()
+        src = src.as_strided(tuple(src.shape), strides)
     return TF.interpolate(
         src,
         size=size,
