@@ -10,9 +10,11 @@
 #   4. the CUDA benchmark, in two runs so that one cut short leaves the other: the device
 #      work alone (the Triton kernels, the torch path, kornia, tv2 per sample) against the
 #      copy bandwidth (kernels.json), then the pipelines and the GPU targets, and the
-#      geometry presets from variable-size images (bench.json), then a DataLoader with 2
-#      workers, the seed against gpuprep's DeviceLoader (benchmarks/test_loader.py, its
-#      images/s into bench.json);
+#      geometry presets from variable-size images (bench.json), then the files case: JPEG
+#      files through 8 persistent DataLoader workers, seed, tv2 and gpuprep (device decode),
+#      against the batched decode alone, and its targets (files.json, into bench.json), then
+#      a DataLoader with 2 workers, the seed against gpuprep's DeviceLoader
+#      (benchmarks/test_loader.py, its images/s into bench.json);
 #   5. a one-screen summary, printed last.
 # Everything goes to $OUT (or ./gpu_check_out), 8 files: summary.txt, tests.log, junit.xml,
 # rerun.log, bench.log, bench.json, kernels.json, bench.png. Without CUDA every CUDA part is
@@ -29,9 +31,13 @@ TESTS_BUDGET=${TESTS_BUDGET:-210}   # seconds for the CUDA tests (both processes
 RERUN_BUDGET=${RERUN_BUDGET:-40}    # seconds for the reruns, all together
 KERNEL_BUDGET=${KERNEL_BUDGET:-80}  # seconds for the device work alone
 BENCH_BUDGET=${BENCH_BUDGET:-130}   # seconds for the pipelines and the geometry presets
+FILES_BUDGET=${FILES_BUDGET:-90}    # seconds for the files case (its JPEGs made on the way)
 LOADER_BUDGET=${LOADER_BUDGET:-60}  # seconds for the DataLoader with workers
 # GPUPREP_KERNEL_TESTS=1: tests/kernels/numerics is collected (compiled on the GPU, CUDA-marked there).
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD:${PYTHONPATH:-}" GPUPREP_KERNEL_TESTS=1
+# nvJPEG against libjpeg-turbo, mean and max per image (tests/decode/test_device_cuda.py),
+# merged into bench.json below.
+export GPUPREP_DECODE_DIFF="$OUT_DIR/decode_diff.json"
 unset TRITON_INTERPRET
 
 # --- 1. kornia, then what this machine is ------------------------------------------------
@@ -142,13 +148,18 @@ echo "== device work alone (gpuprep-bench --full --device cuda --kernels-only, a
 timeout -s INT -k 10 "$KERNEL_BUDGET" "$PY" -m gpuprep.bench --full --device cuda --kernels-only \
   --json "$OUT_DIR/kernels.json" >"$OUT_DIR/bench-kernels.log" 2>&1
 kernels_bench_rc=$?
-echo "== pipelines (gpuprep-bench --full --device cuda --no-kernels, at most ${BENCH_BUDGET}s)" \
-  "-> bench.log, bench.json"
+echo "== pipelines (gpuprep-bench --full --device cuda --no-kernels --no-files, at most" \
+  "${BENCH_BUDGET}s) -> bench.log, bench.json"
 PLOT=()
 "$PY" -c "import matplotlib" 2>/dev/null && PLOT=(--plot "$OUT_DIR/bench.png")
 timeout -s INT -k 10 "$BENCH_BUDGET" "$PY" -m gpuprep.bench --full --device cuda --no-kernels \
-  --json "$OUT_DIR/bench.json" "${PLOT[@]}" >"$OUT_DIR/bench-pipelines.log" 2>&1
+  --no-files --json "$OUT_DIR/bench.json" "${PLOT[@]}" >"$OUT_DIR/bench-pipelines.log" 2>&1
 pipelines_rc=$?
+echo "== files case (gpuprep-bench --full --device cuda --files-only --workers 8, at most" \
+  "${FILES_BUDGET}s) -> bench.log, bench.json"
+timeout -s INT -k 10 "$FILES_BUDGET" "$PY" -m gpuprep.bench --full --device cuda --files-only \
+  --workers 8 --json "$OUT_DIR/files.json" >"$OUT_DIR/bench-files.log" 2>&1
+files_rc=$?
 echo "== DataLoader with workers, seed vs DeviceLoader (benchmarks/test_loader.py -m cuda," \
   "at most ${LOADER_BUDGET}s) -> bench.log, bench.json"
 timeout -s INT -k 10 "$LOADER_BUDGET" "$PY" -m pytest benchmarks/test_loader.py -m cuda -q \
@@ -157,35 +168,54 @@ timeout -s INT -k 10 "$LOADER_BUDGET" "$PY" -m pytest benchmarks/test_loader.py 
 loader_rc=$?
 { echo "### gpuprep-bench --full --device cuda --kernels-only: exit $kernels_bench_rc"
   cat "$OUT_DIR/bench-kernels.log"
-  echo; echo "### gpuprep-bench --full --device cuda --no-kernels: exit $pipelines_rc"
+  echo; echo "### gpuprep-bench --full --device cuda --no-kernels --no-files: exit $pipelines_rc"
   cat "$OUT_DIR/bench-pipelines.log"
+  echo; echo "### gpuprep-bench --full --device cuda --files-only --workers 8: exit $files_rc"
+  cat "$OUT_DIR/bench-files.log"
   echo; echo "### pytest benchmarks/test_loader.py -m cuda --benchmark-only: exit $loader_rc"
   cat "$OUT_DIR/bench-loader.log"; } >"$OUT_DIR/bench.log"
-rm -f "$OUT_DIR/bench-kernels.log" "$OUT_DIR/bench-pipelines.log" "$OUT_DIR/bench-loader.log"
-# the loader's images/s into bench.json (eight files come back from a GPU machine at most)
+rm -f "$OUT_DIR/bench-kernels.log" "$OUT_DIR/bench-pipelines.log" "$OUT_DIR/bench-files.log" \
+  "$OUT_DIR/bench-loader.log"
+# the loader's images/s and the files case into bench.json (eight files come back from a GPU
+# machine at most)
 "$PY" - "$OUT_DIR" <<'EOF_PY'
 import json, os, sys
 out = sys.argv[1]
 src, dst = os.path.join(out, "loader.json"), os.path.join(out, "bench.json")
-if os.path.exists(src):
+files_src = os.path.join(out, "files.json")
+d = json.load(open(dst)) if os.path.exists(dst) else None
+if d is not None and os.path.exists(src):
     got = json.load(open(src))
-    rows = [{"pipeline": b["params"]["pipeline"], "device": b["params"]["device"],
-             "group": b["group"], "images_per_s": b["extra_info"].get("images_per_s"),
-             "epoch_s_median": b["stats"]["median"]} for b in got.get("benchmarks", [])]
-    if os.path.exists(dst):
-        d = json.load(open(dst))
-        d["dataloader_workers"] = rows
-        json.dump(d, open(dst, "w"), indent=2)
-        os.remove(src)
+    d["dataloader_workers"] = [
+        {"pipeline": b["params"]["pipeline"], "device": b["params"]["device"],
+         "group": b["group"], "images_per_s": b["extra_info"].get("images_per_s"),
+         "epoch_s_median": b["stats"]["median"]} for b in got.get("benchmarks", [])]
+    os.remove(src)
+if os.path.exists(files_src):
+    files = json.load(open(files_src)).get("files")
+    if d is None:  # the pipelines run left no bench.json: the files case makes one
+        d = {"files": files}
+    d["files"] = files
+    os.remove(files_src)
+diff_src = os.path.join(out, "decode_diff.json")
+if os.path.exists(diff_src):
+    if d is None:
+        d = {}
+    d["decode_diff"] = json.load(open(diff_src))
+    os.remove(diff_src)
+if d is not None:
+    json.dump(d, open(dst, "w"), indent=2)
 EOF_PY
 bench_rc=$((kernels_bench_rc > pipelines_rc ? kernels_bench_rc : pipelines_rc))
+bench_rc=$((files_rc > bench_rc ? files_rc : bench_rc))
 bench_rc=$((loader_rc > bench_rc ? loader_rc : bench_rc))
 
 # --- 5. the summary, last ------------------------------------------------------------------
 "$PY" - "$OUT_DIR" "$tests_rc" "$pipelines_rc" "$kernels_bench_rc" "$((SECONDS - START))" "$CUDA" \
+  "$files_rc" \
   >"$OUT_DIR/summary.txt" 2>&1 <<'EOF_PY'
 import json, os, re, sys, xml.etree.ElementTree as ET
-out, secs, cuda = sys.argv[1], sys.argv[5], sys.argv[6] == "1"
+out, secs, cuda, files_rc = sys.argv[1], sys.argv[5], sys.argv[6] == "1", sys.argv[7]
 tests_rc, bench_rc, kernels_rc = (int(a) for a in sys.argv[2:5])
 print("=" * 78)
 print(f"gpuprep GPU check, {secs} s")
@@ -247,6 +277,22 @@ if d.get("geometry_rows"):
            f"{r['host_cpu_ms_per_image']:.2f}"] for r in d["geometry_rows"]], "  ")
 for r in d.get("dataloader_workers", []):
     print(f"{r['group']}: {r['pipeline']:<8} {r['images_per_s']:.0f} images/s")
+f = d.get("files") or {}
+print(f"files case (--files-only --workers 8): exit {files_rc}")
+if f.get("rows"):
+    print(f"files case: {f['images']} files, batch {f['batch']}, {f['workers']} workers")
+    show([("pipeline", "<", 16), ("device", "<", 8), ("images/s", ">", 10), ("vs seed", ">", 9),
+          ("host CPU ms/img", ">", 17)],
+         [[r["pipeline"], r["device"], f"{r['images_per_s']:.0f}", f"{r['speedup_vs_seed']:.2f}x",
+           "n/a" if r["host_cpu_ms_per_image"] is None else f"{r['host_cpu_ms_per_image']:.2f}"]
+          for r in f["rows"]], "  ")
+    for dev, fl in f.get("floors", {}).items():
+        print(f"  floor on {dev}: {fl['images_per_s']:.0f} images/s, {fl['what']}")
+    for dev, goals in f.get("targets", {}).items():
+        for line in target_lines(goals):
+            print(f"{dev}{line}")
+elif f.get("skipped"):
+    print(f"files case left out: {f['skipped']}")
 k_all = load("kernels.json", kernels_rc, "device work alone (--kernels-only)")
 for dev, k in k_all.get("kernels", {}).items():
     print(f"device work alone on {dev}, copy {k['copy_Bps'] / 1e9:.0f} GB/s:")

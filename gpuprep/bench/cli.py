@@ -3,18 +3,24 @@ bandwidth of every device once, runs the sections asked for, in this order, and 
 them:
 
 1. the fixed-size pipelines (:mod:`gpuprep.bench.pipelines`), unless ``--geometry-only``,
-   ``--images`` or ``--kernels-only``;
-2. the geometry presets (:mod:`gpuprep.bench.geometry`), unless ``--no-geometry`` or
-   ``--kernels-only``;
-3. the device work alone (:mod:`gpuprep.bench.kernels`), unless ``--no-kernels``;
-4. the GPU targets, a warning for every result that differs from its reference, the JSON
+   ``--images``, ``--kernels-only`` or ``--files-only``;
+2. the geometry presets (:mod:`gpuprep.bench.geometry`), unless ``--no-geometry``,
+   ``--kernels-only`` or ``--files-only``;
+3. the files case (:mod:`gpuprep.bench.files`: JPEG files through persistent DataLoader
+   workers; the sample JPEGs, or the files of ``--images DIR``), unless ``--no-files``,
+   ``--geometry-only`` or ``--kernels-only``;
+4. the device work alone (:mod:`gpuprep.bench.kernels`), unless ``--no-kernels`` or
+   ``--files-only``;
+5. the GPU targets, a warning for every result that differs from its reference, the JSON
    file (``--json``) and the bar chart (``--plot``), laid out by :mod:`gpuprep.bench.report`;
    last, the run's time in all and each part's.
+
+Each section is run by :mod:`gpuprep.bench.sections`.
 
 Each section runs once per device, a part of the run (``[2/3] geometry presets (cpu)`` on
 stderr as it starts and ends); under each table, a line says why wherever a gpuprep row is
 slower than another's. By default the run is the quick one (:data:`QUICK`: fewer rounds,
-epochs and images, well under two minutes on two cores); ``--full`` is :data:`FULL`, the
+epochs and images, under two minutes on two cores); ``--full`` is :data:`FULL`, the
 figures of benchmarks/RESULTS.md. A flag given explicitly wins over either.
 
 Exit status: 0; 1 where a result differs from its reference, or where there is nothing to
@@ -35,15 +41,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import geometry, inputs, kernels, pipelines, report, slower, targets, timing
+from . import files, geometry, inputs, kernels, pipelines, report, sections, timing
 
 __all__ = ["FULL", "QUICK", "main"]
 
 # The defaults of the flags that set how long the run takes: the quick run without --full
-# (about half a minute on two cores), the full one with it. ``geometry_batches`` is the
-# default of --limit, in geometry batches.
-QUICK = {"repeats": 5, "warmup": 1, "epochs": 2, "geometry_batches": 4}
-FULL = {"repeats": 10, "warmup": 2, "epochs": 3, "geometry_batches": 8}
+# (under a minute on two cores), the full one with it. ``geometry_batches`` is the default
+# of --limit, in geometry batches; ``files`` the default of --files-images.
+QUICK = {"repeats": 5, "warmup": 1, "epochs": 2, "geometry_batches": 4, "files": 384}
+FULL = {"repeats": 10, "warmup": 2, "epochs": 3, "geometry_batches": 8, "files": 2048}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,28 +59,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = _parser()
     args = ap.parse_args(argv)
     limit = _check(ap, args)
+    run_fixed = not (args.geometry_only or args.images or args.kernels_only or args.files_only)
+    run_geometry = not (args.no_geometry or args.kernels_only or args.files_only)
+    run_files = not (args.no_files or args.geometry_only or args.kernels_only)
+    run_kernels = not (args.no_kernels or args.files_only)
     photos: list[np.ndarray] | None = None
     unreadable: list[tuple[str, str]] = []
+    folder: files.FileSet | None = None
     if args.images:
         try:
-            photos, unreadable = inputs.load_photos(args.images, limit)
+            if run_geometry or run_kernels:
+                photos, unreadable = inputs.load_photos(args.images, limit)
+            if run_files:
+                folder = files.folder_set(args.images, args.files_images)
         except (OSError, ValueError) as e:
             print(f"gpuprep-bench: {e}", file=sys.stderr)
             return 2
-        for line in report.unreadable_lines(args.images, unreadable, len(photos) + len(unreadable)):
-            print(line)
+        if photos is not None:
+            tried = len(photos) + len(unreadable)
+            for line in report.unreadable_lines(args.images, unreadable, tried):
+                print(line)
     devices = _devices(args.device)
     if not devices:
         print("Nothing to run.")
         return 1
-    run_fixed = not (args.geometry_only or args.images or args.kernels_only)
-    run_geometry = not (args.no_geometry or args.kernels_only)
-    run_kernels = not args.no_kernels
     missing = _left_out(args, kornia_used=run_fixed or run_kernels)
-    sections = [("fixed-size pipelines", run_fixed), ("geometry presets", run_geometry)]
-    sections.append(("device work alone", run_kernels))
+    parts = [("fixed-size pipelines", run_fixed), ("geometry presets", run_geometry)]
+    parts += [("files case", run_files), ("device work alone", run_kernels)]
     phases = timing.Phases(
-        [f"{name} ({dev})" for name, run in sections if run for dev in devices], start=start
+        [f"{name} ({dev})" for name, run in parts if run for dev in devices], start=start
     )
 
     n, (h, w), c = args.batch, args.size, args.channels
@@ -94,7 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             bandwidths[str(dev)] = timing.copy_bandwidth(dev, n * h * w * c)
             print(report.bandwidth_line(str(dev), bandwidths[str(dev)]))
     figures["copy_bandwidth"] = bandwidths
-    figures |= _fixed_size(args, devices, bandwidths, phases) if run_fixed else _NO_FIXED_SIZE
+    figures |= (
+        sections.fixed_size(args, devices, bandwidths, phases)
+        if run_fixed
+        else sections.NO_FIXED_SIZE
+    )
     if photos is None:
         count = limit if run_geometry else args.geometry_batch if run_kernels else 0
         photos = inputs.synthetic_photos(count)
@@ -110,18 +127,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         "epochs": args.epochs,
     }
     figures["geometry_rows"] = (
-        _geometry_presets(args, devices, photos, source, phases) if run_geometry else []
+        sections.geometry_presets(args, devices, photos, source, phases) if run_geometry else []
+    )
+    said = [path for path, _ in unreadable]
+    figures["files"] = (
+        sections.files_case(args, devices, phases, folder=folder, said=said) if run_files else None
     )
     figures |= (
-        _device_work(args, devices, photos, source, bandwidths, phases)
+        sections.device_work(args, devices, photos, source, bandwidths, phases)
         if run_kernels
-        else _NO_DEVICE_WORK
+        else sections.NO_DEVICE_WORK
     )
 
     report.print_gpu_targets(figures["cuda_targets"])
     problems = [
         *pipelines.disagreements(figures["rows"]),
         *geometry.disagreements(figures["geometry_rows"]),
+        *files.disagreements((figures["files"] or {}).get("rows", [])),
         *kernels.disagreements(figures["kernels"]),
     ]
     for line in problems:
@@ -151,7 +173,11 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--images",
         metavar="DIR",
-        help="real photos under DIR (recursively, real sizes) for the geometry presets only",
+        help=(
+            "real photos under DIR (recursively, real sizes) for the geometry presets and the "
+            "device work, and its files for the files case (an ImageFolder tree or a flat "
+            "folder); the fixed-size pipelines are left out"
+        ),
     )
     ap.add_argument(
         "--full",
@@ -187,6 +213,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--geometry-only", action="store_true", help="only the geometry presets")
     ap.add_argument("--no-geometry", action="store_true", help="leave the geometry presets out")
+    ap.add_argument("--no-files", action="store_true", help="leave the files case out")
+    ap.add_argument(
+        "--files-only", action="store_true", help="only the files case (gpuprep.bench.files)"
+    )
+    ap.add_argument(
+        "--files-images",
+        type=int,
+        default=None,
+        help=(
+            f"files in the files case: sample JPEGs made (and cached), or at most this many "
+            f"of --images DIR (default {QUICK['files']}; {FULL['files']} with --full)"
+        ),
+    )
+    ap.add_argument("--files-batch", type=int, default=32, help="files case batch (default 32)")
     ap.add_argument(
         "--kernels-only", action="store_true", help="only the device work (gpuprep.bench.kernels)"
     )
@@ -220,6 +260,8 @@ def _check(ap: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     for flag in ("repeats", "warmup", "epochs"):
         if getattr(args, flag) is None:
             setattr(args, flag, preset[flag])
+    if args.files_images is None:
+        args.files_images = preset["files"]
     # Every epoch starts its workers, as an epoch without persistent_workers does: enough
     # batches that this start is not most of the epoch.
     limit = (
@@ -227,6 +269,8 @@ def _check(ap: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     )
     if min(limit, args.geometry_batch, args.epochs, args.repeats) < 1:
         ap.error("--limit, --geometry-batch, --epochs and --repeats must be >= 1")
+    if min(args.files_images, args.files_batch) < 1:
+        ap.error("--files-images and --files-batch must be >= 1")
     if args.workers < 0 or args.warmup < 0:
         ap.error("--workers and --warmup must be >= 0")
     return limit
@@ -267,123 +311,3 @@ def _imports(module: str) -> bool:
     except ImportError:
         return False
     return True
-
-
-# ---------------------------------------------------------------------------- sections
-
-_NO_FIXED_SIZE: dict[str, Any] = {
-    "floors": {},
-    "cuda_components": {},
-    "cuda_targets": {},
-    "rows": [],
-}
-_NO_DEVICE_WORK: dict[str, Any] = {"kernels": {}, "kernel_targets": {}}
-
-
-def _fixed_size(
-    args: argparse.Namespace,
-    devices: Sequence[torch.device],
-    bandwidths: dict[str, dict[str, Any]],
-    phases: timing.Phases,
-) -> dict[str, Any]:
-    """The fixed-size pipelines on every device, and their table: the floors, the CUDA
-    components and the GPU targets made of them, the rows."""
-    n, (h, w), c = args.batch, args.size, args.channels
-    image_sets = inputs.make_images(n, h, w, c)
-    print(
-        f"\ngpuprep-bench: {n} images of {h}x{w}x{c} uint8 (synthetic uniform uint8), torch "
-        f"threads {torch.get_num_threads()}; on each device {args.warmup} warm-up and "
-        f"{report.count(args.repeats, 'timed round')} of every pipeline, then "
-        f"{report.count(args.repeats, 'round')} of the host part alone: "
-        f"{report.count(pipelines.rounds(args.repeats, args.warmup), 'round')}"
-    )
-    floors: dict[str, dict[str, float]] = {}
-    components: dict[str, dict[str, float]] = {}
-    rows: list[dict[str, Any]] = []
-    for dev in devices:
-        with phases(f"fixed-size pipelines ({dev})"):
-            floors[str(dev)] = pipelines.floors(bandwidths[str(dev)])
-            if dev.type == "cuda":
-                components[str(dev)] = targets.cuda_components(dev, n, h, w, c)
-            results = pipelines.run_benchmark(
-                pipelines.pipelines(dev, with_timm=not args.no_timm),
-                image_sets,
-                repeats=args.repeats,
-                warmup=args.warmup,
-                progress=timing.progress_bar,
-            )
-            rows += pipelines.summarize(results, n=n, pixels=h * w * c, floors=floors)
-    print(report.pipeline_table(rows))
-    for line in slower.pipeline_notes(rows):
-        print(line)
-    goals = {dev: targets.cuda_targets(rows, floors[dev], comp) for dev, comp in components.items()}
-    return {"floors": floors, "cuda_components": components, "cuda_targets": goals, "rows": rows}
-
-
-def _geometry_presets(
-    args: argparse.Namespace,
-    devices: Sequence[torch.device],
-    photos: Sequence[np.ndarray],
-    source: str,
-    phases: timing.Phases,
-) -> list[dict[str, Any]]:
-    """The geometry presets on every device, and their table."""
-    px = [a.shape[0] * a.shape[1] for a in photos]
-    print(
-        f"\ngeometry presets: {source} (median {int(np.median(px)) / 1e6:.2f} MP), "
-        f"batch {args.geometry_batch}, {args.workers} workers; a warm-up epoch, then "
-        f"{report.count(args.epochs, 'timed epoch')} of every pipeline; eval = Resize(256) + "
-        f"CenterCrop(224), train = RandomResizedCrop(224) + flip"
-    )
-    rows: list[dict[str, Any]] = []
-    for dev in devices:
-        with phases(f"geometry presets ({dev})"):
-            rows += geometry.geometry_benchmark(
-                photos,
-                [dev],
-                batch=args.geometry_batch,
-                workers=args.workers,
-                epochs=args.epochs,
-                progress=timing.progress_note,
-            )
-    print(report.geometry_table(rows))
-    for line in slower.geometry_notes(rows, args.workers):
-        print(line)
-    return rows
-
-
-def _device_work(
-    args: argparse.Namespace,
-    devices: Sequence[torch.device],
-    photos: Sequence[np.ndarray],
-    source: str,
-    bandwidths: dict[str, dict[str, Any]],
-    phases: timing.Phases,
-) -> dict[str, Any]:
-    """The device work alone on every device, a table and the kernel targets for each."""
-    n, (h, w), c = args.batch, args.size, args.channels
-    print(
-        f"\nthe device work alone, on batches already on the device: plain = {n} x {h}x{w}x{c} "
-        f"uint8; eval, train = the first {args.geometry_batch} of the {source}; each path "
-        f"the median of {report.count(args.repeats, 'timed call')}"
-    )
-    results: dict[str, dict[str, Any]] = {}
-    goals: dict[str, list] = {}
-    for dev in devices:
-        with phases(f"device work alone ({dev})"):
-            results[str(dev)] = result = kernels.kernel_benchmark(
-                photos,
-                dev,
-                plain_batch=n,
-                plain_size=(h, w),
-                geometry_batch=args.geometry_batch,
-                repeats=args.repeats,
-                bandwidth=bandwidths[str(dev)],
-            )
-        print(report.kernel_table(result))
-        for line in slower.kernel_notes(result):
-            print(line)
-        goals[str(dev)] = targets.kernel_targets(result)
-        for line in report.target_lines(goals[str(dev)]):
-            print(line)
-    return {"kernels": results, "kernel_targets": goals}

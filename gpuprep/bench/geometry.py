@@ -8,17 +8,18 @@ with worker processes over the same images in the same order:
   Normalize), ``default_collate``, then ``.to(device)``;
 * ``tv2``: torchvision.transforms.v2 per sample on uint8 tensors in the workers, then
   ``.to(device)``;
-* ``gpuprep``: :func:`gpuprep.collate_ragged` in the workers (one copy per image, uint8),
-  one copy of the batch to the device, the geometry :class:`gpuprep.Preprocess` there.
+* ``gpuprep``: :func:`gpuprep.DataLoader`: on CUDA, :func:`gpuprep.collate_ragged` in the
+  workers (one copy per image, uint8), one copy of the batch to the device, the geometry
+  :class:`gpuprep.Preprocess` there; on the CPU with workers, :class:`gpuprep.CPUCollate`:
+  every worker resamples (torchvision v2's uint8 numbers) and normalizes its own batch.
 
 A warm-up epoch of every pipeline, not timed, then the timed epochs, pipelines alternating.
 Each is timed on the wall clock (the device synchronized at the end) and in CPU time of the
 main process and its workers together: images/s and host CPU milliseconds per image.
 ``gpuprep-bench`` runs it (``--images DIR`` for real photos).
 
-On a CPU the gpuprep rows are expected to be the slower ones: its workers only copy, and the
-main process resizes the whole batch in float32 (the torch path), where the seed's and tv2's
-workers resize uint8 images side by side; :func:`slower_notes` says so under the table.
+Where a gpuprep row is slower than another, :func:`gpuprep.bench.slower.geometry_notes`
+says why under the table.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import gpuprep
 
 from . import timing
 
-__all__ = ["disagreements", "geometry_benchmark"]
+__all__ = ["disagreements", "geometry_benchmark", "gpuprep_layer", "per_sample_transforms"]
 
 
 class _Photos(torch.utils.data.Dataset):
@@ -57,7 +58,11 @@ class _Photos(torch.utils.data.Dataset):
         return a, i
 
 
-def _per_sample(preset: str, kind: str) -> Any:
+def per_sample_transforms(preset: str, kind: str) -> Any:
+    """The seed's (``kind="pil"``: torchvision's transforms on a PIL image, ToTensor,
+    Normalize) or tv2's (``kind="tensor"``: torchvision.transforms.v2 on a uint8 tensor,
+    ToDtype, Normalize) per-sample transform of ``preset`` ("eval" or "train"); the last
+    two transforms of either normalize, the others are the geometry."""
     from torchvision import transforms as T
     from torchvision.transforms import v2
 
@@ -77,9 +82,12 @@ def _per_sample(preset: str, kind: str) -> Any:
     return v2.Compose([*geo2, v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
 
 
-def _gpuprep_layer(preset: str) -> gpuprep.Preprocess:
+def gpuprep_layer(preset: str) -> gpuprep.Preprocess:
+    """gpuprep's layer for ``preset``: the eval one (Resize(256), CenterCrop(224)) in eval
+    mode, the training one (RandomResizedCrop(224), RandomHorizontalFlip()) in training
+    mode."""
     if preset == "eval":
-        return gpuprep.Preprocess(geometry=(gpuprep.Resize(256), gpuprep.CenterCrop(224)))
+        return gpuprep.Preprocess(geometry=(gpuprep.Resize(256), gpuprep.CenterCrop(224))).eval()
     return gpuprep.Preprocess(
         geometry=(gpuprep.RandomResizedCrop(224), gpuprep.RandomHorizontalFlip())
     )
@@ -92,7 +100,7 @@ def _loaders(
     pin = device.type == "cuda"
 
     def torch_loader(kind: str) -> Callable[[], Any]:
-        ds = _Photos(images, kind, _per_sample(preset, kind))
+        ds = _Photos(images, kind, per_sample_transforms(preset, kind))
 
         def epoch():
             dl = torch.utils.data.DataLoader(ds, batch, num_workers=workers, pin_memory=pin)
@@ -100,7 +108,7 @@ def _loaders(
 
         return epoch
 
-    layer = _gpuprep_layer(preset)
+    layer = gpuprep_layer(preset)
     raw = _Photos(images, "array")
 
     def gpuprep_epoch():

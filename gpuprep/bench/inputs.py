@@ -5,7 +5,9 @@
 * :func:`synthetic_photos`: random images with sides of 300 to 600 pixels, as in a photo
   collection, for the geometry presets and their device work alone;
 * :func:`find_images`, :func:`load_photos`: real photos from a folder tree (``--images DIR``),
-  their sizes kept, and the files that could not be read.
+  their sizes kept, and the files that could not be read;
+* :func:`readable_files`: the same files as paths, for the files case, which reads them
+  itself.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 
 import numpy as np
 
-__all__ = ["find_images", "load_photos", "make_images", "synthetic_photos"]
+__all__ = ["find_images", "load_photos", "make_images", "readable_files", "synthetic_photos"]
 
 
 def make_images(
@@ -88,9 +90,44 @@ def load_photos(folder: str, limit: int) -> tuple[list[np.ndarray], list[tuple[s
         try:
             with Image.open(path) as im:
                 arrays.append(np.array(im.convert("RGB")))
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-            why = str(e).replace(repr(path), "").replace(path, "").strip(" :")
-            unreadable.append((path, why or type(e).__name__))
+        except _pil_errors() as e:
+            unreadable.append((path, _why(path, e)))
     if not arrays:
         raise ValueError(f"--images {folder!r}: none of its image files could be read.")
     return arrays, unreadable
+
+
+def readable_files(folder: str, limit: int) -> tuple[list[str], list[tuple[str, str]]]:
+    """Up to ``limit`` image files under ``folder`` that Pillow reads to the end (the paths,
+    in the order of :func:`find_images`), and the ``(path, why)`` of those it cannot read,
+    as :func:`load_photos` says them; no pixels are kept.
+
+    Raises:
+        FileNotFoundError, ValueError: as :func:`load_photos`.
+    """
+    from PIL import Image
+
+    paths, unreadable = [], []
+    for path in find_images(folder, limit):
+        try:
+            with Image.open(path) as im:
+                im.load()
+            paths.append(path)
+        except _pil_errors() as e:
+            unreadable.append((path, _why(path, e)))
+    if not paths:
+        raise ValueError(f"--images {folder!r}: none of its image files could be read.")
+    return paths, unreadable
+
+
+def _pil_errors() -> tuple[type[BaseException], ...]:
+    """What Pillow raises for a file it cannot read."""
+    from PIL import Image
+
+    return (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
+def _why(path: str, e: BaseException) -> str:
+    """Pillow's message without the path (the lines that name the file say it)."""
+    why = str(e).replace(repr(path), "").replace(path, "").strip(" :")
+    return why or type(e).__name__

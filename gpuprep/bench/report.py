@@ -213,21 +213,26 @@ def kernel_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def target_lines(targets: Sequence[tuple[str, float, float]]) -> list[str]:
-    """A line per (target, measured, required): ``ok`` where it is met, ``SHORT`` where not,
-    the names and figures in columns as wide as the widest.
+def target_lines(targets: Sequence[tuple]) -> list[str]:
+    """A line per (target, measured, required), or (target, measured, required, "<=") for
+    an upper bound: ``ok`` where it is met, ``SHORT`` where not, the names and figures in
+    columns as wide as the widest.
 
     >>> print("\\n".join(target_lines([("H2D copy / pinned", 0.9, 0.85), ("kernel", 12.5, 5)])))
       H2D copy / pinned   0.90  (target >= 0.85)  ok
       kernel             12.50  (target >= 5)     ok
+    >>> target_lines([("host ms", 0.4, 0.3, "<=")])
+    ['  host ms  0.40  (target <= 0.3)  SHORT']
     """
-    names = [name for name, _, _ in targets]
-    got = [f"{value:.2f}" for _, value, _ in targets]
-    need = [f"(target >= {value:g})" for _, _, value in targets]
+    names = [t[0] for t in targets]
+    got = [f"{t[1]:.2f}" for t in targets]
+    ops = [t[3] if len(t) > 3 else ">=" for t in targets]
+    need = [f"(target {op} {t[2]:g})" for op, t in zip(ops, targets, strict=True)]
     wn, wg, wt = (max(map(len, col), default=0) for col in (names, got, need))
+    met = [t[1] <= t[2] if op == "<=" else t[1] >= t[2] for op, t in zip(ops, targets, strict=True)]
     return [
-        f"  {name:<{wn}}  {g:>{wg}}  {t:<{wt}}  {'ok' if value >= req else 'SHORT'}"
-        for name, g, t, (_, value, req) in zip(names, got, need, targets, strict=True)
+        f"  {name:<{wn}}  {g:>{wg}}  {t:<{wt}}  {'ok' if ok else 'SHORT'}"
+        for name, g, t, ok in zip(names, got, need, met, strict=True)
     ]
 
 

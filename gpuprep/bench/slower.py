@@ -4,7 +4,8 @@ A line appears only where the figures show a gpuprep row slower than the fastest
 of its table (per device, and per preset or case), and it says what in how the pipelines
 work explains it, where something does; otherwise it says that nothing does, rather than
 guess. :func:`pipeline_notes` for the fixed-size pipelines, :func:`geometry_notes` for the
-geometry presets, :func:`kernel_notes` for the device work alone; :func:`line` lays one out.
+geometry presets, :func:`files_notes` for the files case, :func:`kernel_notes` for the
+device work alone; :func:`line` lays one out.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 
 from . import kernels
 
-__all__ = ["geometry_notes", "kernel_notes", "line", "pipeline_notes"]
+__all__ = ["files_notes", "geometry_notes", "kernel_notes", "line", "pipeline_notes"]
 
 
 def line(who: Sequence[str], device: str, than: dict[str, list[str]], why: str) -> str:
@@ -73,14 +74,17 @@ def geometry_notes(rows: Sequence[dict[str, Any]], workers: int) -> list[str]:
     lines = []
     for device in dict.fromkeys(r["device"] for r in rows):
         than: dict[str, list[str]] = {}  # the faster pipeline, and its presets
+        pairs = []  # (gpuprep's row, the faster one)
         for preset in ("eval", "train"):
             here = [r for r in rows if r["device"] == device and r["preset"] == preset]
             ours = [r for r in here if r["pipeline"].startswith("gpuprep")]
             peers = [r for r in here if not r["pipeline"].startswith("gpuprep")]
             if ours and peers:
                 best = max(peers, key=lambda r: r["images_per_s"])
-                if any(r["images_per_s"] < best["images_per_s"] for r in ours):
+                slow = [r for r in ours if r["images_per_s"] < best["images_per_s"]]
+                if slow:
                     than.setdefault(best["pipeline"].split()[0], []).append(preset)
+                    pairs += [(r, best) for r in slow]
         if not than:
             continue
         if not device.startswith("cpu"):
@@ -88,12 +92,17 @@ def geometry_notes(rows: Sequence[dict[str, Any]], workers: int) -> list[str]:
                 "not something in how the pipelines work explains it (here the resize runs on "
                 "the device); --kernels-only times the device's part alone"
             )
+        elif workers and all(_overlap(a, b) for a, b in pairs):
+            why = (
+                "within the spread of the epochs (their times overlap), so the timings vary "
+                "more than they differ; --full times more epochs"
+            )
         elif workers:
             why = (
-                f"on a CPU, gpuprep's workers only copy the images into a uint8 batch and the "
-                f"main process resizes the whole batch, in float32 (the torch path), while the "
-                f"seed's and tv2's transforms run per sample in the {workers} workers side by "
-                f"side, on uint8 (PIL, torchvision v2); gpuprep's geometry is made for the GPU"
+                f"not something in how the pipelines work explains it: on a CPU, "
+                f"gpuprep.DataLoader's {workers} workers (CPUCollate) resample every image on "
+                f"uint8 and normalize their batches, as tv2's {workers} workers do per sample; "
+                f"rerun with --full"
             )
         else:
             why = (
@@ -103,6 +112,84 @@ def geometry_notes(rows: Sequence[dict[str, Any]], workers: int) -> list[str]:
             )
         lines.append(line(["gpuprep"], device, than, why))
     return lines
+
+
+def _overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether the epoch times of two rows overlap (rows without them do not)."""
+    if not a.get("s_all") or not b.get("s_all"):
+        return False
+    return min(a["s_all"]) <= max(b["s_all"]) and min(b["s_all"]) <= max(a["s_all"])
+
+
+def files_notes(
+    rows: Sequence[dict[str, Any]],
+    workers: int,
+    *,
+    floors: dict[str, dict[str, Any]] | None = None,
+    stages: Sequence[dict[str, Any]] = (),
+) -> list[str]:
+    """A line per device and reason where gpuprep's files row is slower than the seed's or
+    tv2's for its preset, saying why from the figures: no GPU decoder (``floors``), epochs
+    whose times overlap, no workers, more work per image on one thread (``stages``, the
+    CPU's breakdown), or nothing that explains it."""
+    lines = []
+    per_image = {r["pipeline"]: r["total_ms"] for r in stages}
+    for device in dict.fromkeys(r["device"] for r in rows):
+        found: dict[str, dict[str, list[str]]] = {}  # a reason: the faster pipeline, presets
+        for preset in ("eval", "train"):
+            here = {r["pipeline"].split()[0]: r for r in rows
+                    if r["device"] == device and r["preset"] == preset}  # fmt: skip
+            ours = here.pop("gpuprep", None)
+            if ours is None or not here:
+                continue
+            best = max(here.values(), key=lambda r: r["images_per_s"])
+            if ours["images_per_s"] >= best["images_per_s"]:
+                continue
+            peer = best["pipeline"].split()[0]
+            why = _files_reason(device, workers, ours, best, floors or {}, per_image)
+            found.setdefault(why, {}).setdefault(peer, []).append(preset)
+        lines += [line(["gpuprep"], device, than, why) for why, than in found.items()]
+    return lines
+
+
+def _files_reason(
+    device: str,
+    workers: int,
+    ours: dict[str, Any],
+    best: dict[str, Any],
+    floors: dict[str, dict[str, Any]],
+    per_image: dict[str, float],
+) -> str:
+    on_cuda = device.startswith("cuda")
+    if on_cuda and floors.get(device, {}).get("decoder") == "host":
+        return (
+            "no GPU JPEG decoder is installed (TorchCodec, or torchvision's nvJPEG), so the "
+            "main process decodes every JPEG on the CPU, one at a time, where the others "
+            "decode in the workers side by side (pip install torchcodec)"
+        )
+    if _overlap(ours, best):
+        return (
+            "within the spread of the epochs (their times overlap), so the timings vary more "
+            "than they differ; --full times more epochs of more files"
+        )
+    if not on_cuda and workers == 0:
+        return (
+            "without workers gpuprep.DataLoader runs GPUCollate in the main process, which "
+            "resizes in float32 (the GPU path's numbers) where tv2 resizes uint8; with "
+            "workers, CPUCollate computes tv2's uint8 numbers in them"
+        )
+    mine, theirs = per_image.get(ours["pipeline"]), per_image.get(best["pipeline"])
+    if not on_cuda and mine is not None and theirs is not None and mine > theirs:
+        return (
+            f"its workers do more work per image: {mine:.2f} ms on one thread against "
+            f"{theirs:.2f} ms (the stage table), and the workers do nothing else"
+        )
+    if on_cuda:
+        return (
+            "not something in how the pipelines work explains it; the floor line gives the "
+            "batched decode alone on the device"
+        )
+    return "not something in how the pipelines work explains it; rerun with --full"
 
 
 # Why gpuprep's path is slower than the fastest other path in a geometry case, where how

@@ -3,8 +3,12 @@
 :func:`cuda_components` measures GPUCollate's copy and the plain kernel alone,
 :func:`cuda_targets` sets the pipelines' targets from them and the pipelines' rows, and
 :func:`kernel_targets` the device work's (the Triton kernels against the device copy
-bandwidth, the RaggedBatch copy against the pinned one). Each target is ``(name, measured,
-required)``; ``gpuprep-bench`` prints them with :func:`gpuprep.bench.report.target_lines`.
+bandwidth, the RaggedBatch copy against the pinned one), and :func:`files_targets` the files
+case's, on the CPU (gpuprep against the seed and tv2, set for :data:`FILES_CPU_WORKERS`
+workers) and on CUDA (images/s, host CPU per image and the share of the batched decode
+alone, set for :data:`FILES_CUDA_WORKERS` workers). Each target is ``(name, measured,
+required)``, or with ``"<="`` last for an upper bound; ``gpuprep-bench`` prints them with
+:func:`gpuprep.bench.report.target_lines`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,18 @@ import gpuprep
 
 from . import timing
 
-__all__ = ["cuda_components", "cuda_targets", "kernel_targets"]
+__all__ = [
+    "FILES_CPU_WORKERS",
+    "FILES_CUDA_WORKERS",
+    "cuda_components",
+    "cuda_targets",
+    "files_targets",
+    "kernel_targets",
+]
+
+# The workers the files case's targets are set for: a 2-core machine's, a GPU machine's.
+FILES_CPU_WORKERS = 2
+FILES_CUDA_WORKERS = 8
 
 
 def cuda_components(device: torch.device, n: int, h: int, w: int, c: int) -> dict[str, float]:
@@ -79,3 +94,41 @@ def kernel_targets(result: dict[str, Any]) -> list[tuple[str, float, float]]:
             ("RaggedBatch H2D / pinned bandwidth", h2d["ragged_Bps"] / h2d["pinned_Bps"], 0.9)
         )
     return targets
+
+
+def files_targets(
+    rows: Sequence[dict[str, Any]], floors: dict[str, dict[str, Any]]
+) -> dict[str, list[tuple]]:
+    """Per device, (target, measured, required[, "<="]) for the files case: on the CPU,
+    gpuprep at least 1.5 times the seed and at least tv2, eval and train; on CUDA, gpuprep
+    at 8,000 images/s or more, at most 0.3 ms of host CPU per image, and at least 0.8 of
+    the batched decode alone. What was not measured (host CPU that was not reachable) is
+    left out."""
+    out: dict[str, list[tuple]] = {}
+    for device in dict.fromkeys(r["device"] for r in rows):
+        by = {r["pipeline"]: r for r in rows if r["device"] == device}
+        goals: list[tuple] = []
+        for preset in ("eval", "train"):
+            ours = by.get(f"gpuprep {preset}")
+            if ours is None:
+                continue
+            if not device.startswith("cuda"):
+                goals.append((f"gpuprep {preset} / seed", ours["speedup_vs_seed"], 1.5))
+                tv2 = by[f"tv2 {preset}"]["images_per_s"]
+                goals.append((f"gpuprep {preset} / tv2", ours["images_per_s"] / tv2, 1.0))
+                continue
+            goals.append((f"gpuprep {preset} images/s", ours["images_per_s"], 8000.0))
+            if ours["host_cpu_ms_per_image"] is not None:
+                goals.append(
+                    (
+                        f"gpuprep {preset} host CPU ms/image",
+                        ours["host_cpu_ms_per_image"],
+                        0.3,
+                        "<=",
+                    )
+                )
+            if device in floors:
+                share = ours["images_per_s"] / floors[device]["images_per_s"]
+                goals.append((f"gpuprep {preset} / batched decode alone", share, 0.8))
+        out[device] = goals
+    return out

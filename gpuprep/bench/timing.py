@@ -1,5 +1,8 @@
 """How the benchmark times, in one place: every table times through these functions.
 
+* :func:`proc_cpu_seconds`, :func:`loader_pids`: the CPU time of this process and of a
+  DataLoader's persistent workers (which are never joined, so :func:`cpu_seconds` does not
+  see them), from ``/proc``; :func:`close_workers` stops those workers.
 * :func:`lap`: one call on the wall clock, the device synchronized before and after, and the
   CPU seconds it took (user + system, all threads; with ``children``, also the CPU time of
   the child processes that finished meanwhile: a DataLoader epoch's workers).
@@ -20,6 +23,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import statistics
 import sys
@@ -36,14 +40,18 @@ __all__ = [
     "Phases",
     "call_median",
     "copy_bandwidth",
+    "close_workers",
     "cpu_seconds",
+    "cpu_tick",
     "cuda_bandwidth",
     "event_median",
     "graph_median",
     "lap",
+    "loader_pids",
     "memcpy_bandwidth",
     "progress_bar",
     "progress_note",
+    "proc_cpu_seconds",
     "rotated",
     "sync",
     "wall_median",
@@ -64,6 +72,60 @@ def cpu_seconds(*, children: bool = True) -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def proc_cpu_seconds(pids: Sequence[int]) -> float | None:
+    """User + system CPU seconds of the processes ``pids`` (all their threads): this
+    process's from :func:`time.process_time` (to the nanosecond), the others' from
+    ``/proc/<pid>/stat`` (in ticks, :func:`cpu_tick`); None where one cannot be read (no
+    ``/proc``, a process gone)."""
+    total = 0.0
+    try:
+        for pid in pids:
+            if pid == os.getpid():
+                total += time.process_time()
+                continue
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) * cpu_tick()  # utime, stime
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+    return total
+
+
+def cpu_tick() -> float:
+    """The seconds of one tick of ``/proc/<pid>/stat``'s CPU times (1/100 s on Linux)."""
+    return 1.0 / os.sysconf("SC_CLK_TCK")
+
+
+def _torch_loader(loader: Any) -> Any:
+    """The ``torch.utils.data.DataLoader`` inside ``loader`` (a DeviceLoader's own)."""
+    while not isinstance(loader, torch.utils.data.DataLoader) and hasattr(loader, "loader"):
+        loader = loader.loader
+    return loader
+
+
+def loader_pids(loader: Any) -> list[int] | None:
+    """This process and the worker processes of ``loader``'s persistent workers; None where
+    they cannot be found (its workers not started, or a DataLoader that keeps them
+    elsewhere)."""
+    dl = _torch_loader(loader)
+    if getattr(dl, "num_workers", 0) == 0:
+        return [os.getpid()]
+    workers = getattr(getattr(dl, "_iterator", None), "_workers", None)
+    if not workers:
+        return None
+    return [os.getpid(), *(int(w.pid) for w in workers)]
+
+
+def close_workers(loader: Any) -> None:
+    """Stop ``loader``'s persistent workers now, rather than when it is collected."""
+    dl = _torch_loader(loader)
+    it = getattr(dl, "_iterator", None)
+    if it is not None and hasattr(it, "_shutdown_workers"):
+        it._shutdown_workers()
+    if isinstance(dl, torch.utils.data.DataLoader):
+        dl._iterator = None
 
 
 @dataclass

@@ -53,6 +53,7 @@ def test_main_writes_table_json_and_plot(tmp_path, capsys):
             str(out_png),
             "--no-geometry",
             "--no-kernels",
+            "--no-files",
         ]
     )
     assert rc == 0
@@ -194,6 +195,7 @@ def test_photos_from_a_folder_tree_keep_their_sizes(tmp_path, capsys):
             "--epochs",
             "1",
             "--no-kernels",
+            "--no-files",
         ]
     )
     assert rc == 0
@@ -219,7 +221,8 @@ def test_unreadable_files_among_photos_are_named_and_the_run_goes_on(tmp_path, c
     (tmp_path / "empty.jpg").write_bytes(b"")
     out_json = tmp_path / "g.json"
     args = ["--device", "cpu", "--images", str(tmp_path), "--geometry-batch", "3"]
-    args += ["--workers", "0", "--epochs", "1", "--no-kernels", "--json", str(out_json)]
+    args += ["--workers", "0", "--epochs", "1", "--no-kernels", "--no-files"]
+    args += ["--json", str(out_json)]
     assert bench.main(args) == 0
     text = capsys.readouterr().out
     head = f"--images {tmp_path}: 3 of 9 image files could not be read and are left out"
@@ -300,7 +303,7 @@ def test_the_device_work_alone_every_path_and_case(tmp_path, capsys):
 
 def test_one_copy_bandwidth_per_device_said_once_and_used_by_every_table(tmp_path, capsys):
     out = tmp_path / "b.json"
-    args = ["--device", "cpu", "--no-geometry", "--batch", "4", "--size", "32", "24"]
+    args = ["--device", "cpu", "--no-geometry", "--no-files", "--batch", "4", "--size", "32", "24"]
     args += ["--geometry-batch", "2", "--repeats", "2", "--warmup", "0", "--json", str(out)]
     assert bench.main(args) == 0
     captured = capsys.readouterr()
@@ -348,7 +351,13 @@ def test_the_quick_run_by_default_the_full_one_with_full(capsys):
     """Without --full the flags that set the run's length take the quick defaults, with it
     the full ones (what the defaults were, the figures of benchmarks/RESULTS.md); a flag
     given wins over both; one out of range is a usage error."""
-    assert cli.FULL == {"repeats": 10, "warmup": 2, "epochs": 3, "geometry_batches": 8}
+    assert cli.FULL == {
+        "repeats": 10,
+        "warmup": 2,
+        "epochs": 3,
+        "geometry_batches": 8,
+        "files": 2048,
+    }
     ap = cli._parser()
     for argv, want in (([], cli.QUICK), (["--full"], cli.FULL)):
         args = ap.parse_args([*argv, "--geometry-batch", "16"])
@@ -458,7 +467,10 @@ def test_a_line_says_why_where_gpuprep_is_slower_in_the_geometry_table():
     ]
     (line,) = slower.geometry_notes(rows, workers=2)
     assert line.startswith("gpuprep is slower on cpu than tv2 in eval: ")
-    assert "main process resizes the whole batch" in line and "in the 2 workers" in line
+    assert "gpuprep.DataLoader's 2 workers (CPUCollate)" in line and "uint8" in line
+    spread = [{**r, "s_all": [1.0, 2.0]} for r in rows]  # epochs whose times overlap
+    (line,) = slower.geometry_notes(spread, workers=2)
+    assert "within the spread of the epochs" in line
     (line,) = slower.geometry_notes(rows, workers=0)
     assert "without workers, every pipeline resizes in the main process" in line
     faster = [
@@ -560,6 +572,7 @@ def test_bench_cuda_rows_smoke(tmp_path, capsys):
             "1",
             "--device",
             "cuda",
+            "--no-files",
             "--json",
             str(out),
         ]

@@ -32,11 +32,16 @@ def test_gpu_check_runs_to_the_end_without_cuda(tmp_path):
 
 def test_gpu_check_runs_the_full_benchmark():
     """Every gpuprep-bench call of the GPU check has --full: the GPU run measures the full
-    run's rounds, epochs and images, not the quick start's."""
+    run's rounds, epochs and images, not the quick start's; the files case runs once, in its
+    own call, with the 8 workers its CUDA targets are set for."""
     calls = [
         line
         for line in SCRIPT.read_text().replace("\\\n", " ").splitlines()
         if "-m gpuprep.bench" in line and not line.lstrip().startswith(("#", "echo"))
     ]
-    assert len(calls) == 2
+    assert len(calls) == 3
     assert all(" --full " in call for call in calls), calls
+    (files,) = [call for call in calls if "--files-only" in call]
+    assert " --workers 8 " in files and " --device cuda " in files
+    others = [call for call in calls if call is not files]
+    assert all("--no-files" in call or "--kernels-only" in call for call in others), others
