@@ -25,6 +25,11 @@ __all__ = ["MODES", "check_mode", "channels_of", "decode_host", "decoder_error",
 MODES = ("RGB", "GRAY", "UNCHANGED")
 _PIL_MODES = {"RGB": "RGB", "GRAY": "L"}
 _UNCHANGED_KEPT = ("L", "LA", "RGB", "RGBA")
+# Pillow modes of more than 8 bits: converting them to "RGB" or "L" clips every value above
+# 255. 16-bit ones are scaled to uint8 as TorchCodec scales them (v / 257, rounded); the
+# 32-bit ones have no range to scale from.
+_SIXTEEN_BITS = ("I;16", "I;16L", "I;16B", "I;16N")
+_NO_RANGE = ("I", "F")
 
 
 def check_mode(mode: Any) -> str:
@@ -123,12 +128,46 @@ def _decode_pil(data: np.ndarray, header: Header, mode: str, where: str) -> tupl
             img.draft("L", img.size)  # libjpeg's own luma, as nvJPEG and TorchCodec give it
         img.load()
         orientation = int(img.getexif().get(0x0112, 1) or 1)
-        target = _PIL_MODES.get(mode) or (img.mode if img.mode in _UNCHANGED_KEPT else "RGB")
+        if img.mode in _NO_RANGE:
+            raise decoder_error(
+                where, header, f"it decodes to Pillow mode {img.mode!r} (32-bit values), "
+                f"which has no range to make uint8 of: convert it to 8 or 16 bits first",
+            )  # fmt: skip
+        if img.mode in _SIXTEEN_BITS:
+            wide = np.asarray(img).astype(np.float32)
+            img = Image.fromarray(np.round(wide / 257.0).astype(np.uint8), "L")
+        target = _PIL_MODES.get(mode) or _unchanged(img, where, header)
         if img.mode != target:
             img = img.convert(target)
         out = np.asarray(img)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+    except (OSError, SyntaxError, Image.DecompressionBombError) as err:
+        raise decoder_error(where, header, err) from err
+    except ValueError as err:
+        if str(err).startswith("Expected "):
+            raise
         raise decoder_error(where, header, err) from err
     if out.ndim == 2:
         out = out[:, :, None]
     return out, orientation if 1 <= orientation <= 8 else 1
+
+
+def _unchanged(img: Any, where: str, header: Header) -> str:
+    """The mode ``mode="UNCHANGED"`` keeps: gray, gray + alpha, RGB, RGBA as stored; palette
+    and 1-bit images as the pixels they show. Others (CMYK, YCbCr, LAB, ...) have no
+    unchanged uint8 reading of 1 to 4 channels that a model expects.
+
+    Raises:
+        ValueError: naming the sample and the mode, and the fix (mode="RGB").
+    """
+    if img.mode in _UNCHANGED_KEPT:
+        return str(img.mode)
+    if img.mode == "P":
+        return "RGBA" if "transparency" in img.info else "RGB"
+    if img.mode == "1":
+        return "L"
+    if img.mode == "PA":
+        return "RGBA"
+    raise decoder_error(
+        where, header, f"it decodes to Pillow mode {img.mode!r}, which mode='UNCHANGED' does "
+        f"not keep (gray, gray + alpha, RGB, RGBA): pass mode='RGB' (or 'GRAY') to convert it",
+    )  # fmt: skip

@@ -153,10 +153,11 @@ class Preprocess(nn.Module):
 
         Raises:
             ValueError: a batch of the wrong shape, channel count or size, an empty batch
-                with a geometry to draw for, parameters that do not fit the batch, or a
-                floating batch outside [0, 1] (on CUDA: an earlier call's).
-            TypeError: a batch that is neither a tensor, a NumPy array nor a RaggedBatch, or
-                of a dtype other than uint8, uint16 or floating point.
+                with a geometry to draw for, parameters that do not fit the batch, a
+                floating batch outside [0, 1] (on CUDA: an earlier call's), or an image
+                file of an encoded batch that does not decode (naming it).
+            TypeError: a batch that is neither a tensor, a NumPy array, a RaggedBatch nor
+                an encoded batch, or of a dtype other than uint8, uint16 or floating point.
             RuntimeError: eval mode, a random geometry and no ``eval_geometry`` (unless
                 ``params`` are given: nothing is drawn then).
         """

@@ -134,3 +134,24 @@ def test_device_decode_checks_shapes_against_headers():
     with pytest.raises(ValueError, match="sample 0.*header says"):
         decode_jpegs([torch.frombuffer(bytearray(data), dtype=torch.uint8)], [lying], ["sample 0"],
                      device=torch.device("cpu"))  # fmt: skip
+
+
+def test_sixteen_bit_images_are_scaled_not_clipped_and_odd_modes_are_named():
+    """A 16-bit PNG converted to "RGB" by Pillow would clip at 255; it is scaled as
+    TorchCodec scales it. A CMYK image under mode="UNCHANGED" has no unchanged reading."""
+    wide = (np.arange(64 * 48, dtype=np.uint16).reshape(64, 48) * 21).astype(np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(wide).save(buf, "PNG")
+    data = buf.getvalue()
+    got = decode_host(np.frombuffer(data, np.uint8), probe(data))
+    want = np.round(wide.astype(np.float32) / 257.0).astype(np.uint8)
+    assert got.shape == (64, 48, 3) and np.array_equal(got[..., 0], want)
+    cmyk = encoded(real_photos(1)[0], "TIFF", mode="CMYK")
+    with pytest.raises(ValueError, match=r"sample 4.*'CMYK'.*mode='RGB'"):
+        decode_host(np.frombuffer(cmyk, np.uint8), probe(cmyk), mode="UNCHANGED", where="sample 4")
+    assert decode_host(np.frombuffer(cmyk, np.uint8), probe(cmyk)).shape[2] == 3
+    floats = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8), np.float32), "F").save(floats, "TIFF")
+    data = floats.getvalue()
+    with pytest.raises(ValueError, match="32-bit"):
+        decode_host(np.frombuffer(data, np.uint8), probe(data), where="sample 1")

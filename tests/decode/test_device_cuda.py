@@ -91,3 +91,33 @@ def test_files_through_the_loaders_on_cuda(tmp_path, workers):
         diff = (got - ref).abs()
         assert got.shape == ref.shape
         assert float(diff.mean()) < 0.03 and float(diff.max()) < 1.0, (epoch, diff.max())
+
+
+def test_device_loader_side_stream_and_a_busy_consumer_never_corrupt_a_decode():
+    """DeviceLoader decodes on its side stream while the consumer's stream is busy and frees
+    memory the allocator hands out again: every batch's pixels against a CPU decode."""
+    from PIL import Image
+
+    photos = [np.asarray(Image.fromarray(p).resize((80, 96))) for p in real_photos(24, seed=5)]
+    data = [encoded(p, progressive=bool(k % 2)) for k, p in enumerate(photos)]
+    host = [decode_host(np.frombuffer(d, np.uint8), probe(d)) for d in data]
+    base = torch.utils.data.DataLoader(
+        [(d, k) for k, d in enumerate(data)], batch_size=4, num_workers=2,
+        collate_fn=gpuprep.collate, pin_memory=True,
+    )  # fmt: skip
+    pre = gpuprep.Preprocess(0.0, 1.0)  # x / 255 only: the pixels, as floats
+    loader = gpuprep.DeviceLoader(base, device=CUDA, preprocess=pre, prefetch=3)
+    worst = 0.0
+    for _ in range(6):
+        for x, labels in loader:
+            temps = [torch.ones(1 << 18, dtype=torch.int32, device=CUDA) for _ in range(4)]
+            torch.cuda._sleep(5_000_000)
+            sums = [t.sum() for t in temps]
+            del temps
+            got = (x * 255).round().to(torch.int16).permute(0, 2, 3, 1).cpu().numpy()
+            for img, k in zip(got, labels.tolist(), strict=True):
+                diff = np.abs(img - host[k].astype(np.int16))
+                worst = max(worst, float(diff.mean()))
+                assert diff.mean() < 1.5 and diff.max() <= 64, (k, diff.mean(), diff.max())
+            assert all(int(s) == 1 << 18 for s in sums)
+    assert worst < 1.5
