@@ -1,6 +1,8 @@
 """What the CPU numerics cost: the per-sample geometry of the eval and training presets on
 decoded photos, resampled in float32 (the GPU path's numbers) against torchvision v2's uint8
-kernels (``numerics="uint8"``, CPUCollate's default), and the decode before them.
+kernels (``numerics="uint8"``, CPUCollate's default), and the decode before them; then the
+host bookkeeping of the files path that runs on CUDA too (reading the headers, packing the
+bytes, the decoded images' list and the kernel's table), per image.
 
     python benchmarks/cpu_numerics.py [--rounds 15] [--images 32]
 
@@ -59,6 +61,7 @@ def main() -> None:
             pack_encoded([f]).decode()
         decode_ms.append((time.perf_counter() - t) * 1e3 / len(files))
     print(f"decode (TorchCodec or Pillow, one thread): {statistics.median(decode_ms):.3f} ms/image")
+    host_path(files, args.rounds)
     for name, geometry in layers.items():
         pres = {
             numerics: gpuprep.Preprocess(geometry=geometry, numerics=numerics)
@@ -80,6 +83,36 @@ def main() -> None:
             f"{name}: geometry + normalize per image, float {f:.3f} ms, uint8 {u:.3f} ms, "
             f"float / uint8 = {f / u:.2f}x"
         )
+
+
+def host_path(files: list[bytes], rounds: int) -> None:
+    """Per image, in microseconds: what the workers and the main process do besides the
+    decode and the kernels."""
+    from gpuprep.data.image_list import ImageList
+    from gpuprep.decode import probe
+    from gpuprep.kernels.table import param_table
+
+    batch = pack_encoded(files)
+    decoded = batch.decode()
+    # the layout nvJPEG returns: one (C, H, W) tensor per image, read as (H, W, C)
+    planar = [img.permute(2, 0, 1).contiguous().permute(1, 2, 0) for img in decoded]
+    plan = gpuprep.Preprocess(geometry=(gpuprep.Resize(256), gpuprep.CenterCrop(224))).geometry
+    assert plan is not None
+    drawn = plan.sample(decoded.sizes)
+    cases = {
+        "probe (headers)": lambda: [probe(f) for f in files],
+        "pack_encoded (bytes into one buffer)": lambda: pack_encoded(files),
+        "ImageList (decoded images, checked)": lambda: ImageList(planar),
+        "param_table (the kernel's rows)": lambda: param_table(ImageList(planar), drawn),
+    }
+    for name, fn in cases.items():
+        fn()
+        times = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t) * 1e6 / len(files))
+        print(f"host: {name}: {statistics.median(times):.1f} us/image")
 
 
 if __name__ == "__main__":
