@@ -17,8 +17,8 @@ differ between workers and epochs and repeat with the DataLoader's seed.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -58,12 +58,14 @@ class CPUCollate:
     than resampling in float32. ``numerics="float"`` gives the GPU path's numbers (resampled
     in float32, never rounded).
 
-    The layer runs in the mode (``.train()``/``.eval()``) it has when the workers start:
-    persistent workers keep it. Use one loader (and one layer) per mode.
+    The layer runs in the mode (``.train()``/``.eval()``) it has when the workers start (each
+    epoch, or once for persistent workers, which keep it), or when it is called without
+    workers. Use one loader (and one layer) per mode with persistent workers.
 
     Args:
-        preprocess: the layer to run (:class:`gpuprep.Preprocess` by default); a copy is
-            kept, so later changes to it do not reach this collate.
+        preprocess: the layer to run (:class:`gpuprep.Preprocess` by default), moved to the
+            CPU; a Preprocess runs with this collate's ``numerics`` for the call (its own
+            setting is put back after it).
         image_key: position or key of the image in each sample.
         mode, apply_exif_orientation: how encoded images are decoded
             (:func:`gpuprep.data.encoded_batch.pack_encoded`).
@@ -90,11 +92,8 @@ class CPUCollate:
         apply_exif_orientation: bool = False,
         numerics: str = "uint8",
     ) -> None:
-        self.preprocess = Preprocess() if preprocess is None else copy.deepcopy(preprocess)
-        self.preprocess.to("cpu")
+        self.preprocess = (Preprocess() if preprocess is None else preprocess).to("cpu")
         self.numerics = check_numerics(numerics)
-        if isinstance(self.preprocess, Preprocess):
-            self.preprocess.numerics = self.numerics
         self.image_key = image_key
         self.mode = check_mode(mode)
         self.apply_exif_orientation = bool(apply_exif_orientation)
@@ -121,7 +120,7 @@ class CPUCollate:
             batch = pack_ragged(images, alloc=_private)
         else:
             batch = stack_images(images, alloc=_private)
-        with torch.no_grad():
+        with torch.no_grad(), _numerics(self.preprocess, self.numerics):
             out = self.preprocess(batch)
         return out if structure is None else put_item(structure, key, out)
 
@@ -145,3 +144,18 @@ class CPUCollate:
             f"CPUCollate(image_key={self.image_key!r}, mode={self.mode!r}, "
             f"numerics={self.numerics!r}, preprocess={self.preprocess})"
         )
+
+
+@contextlib.contextmanager
+def _numerics(layer: nn.Module, numerics: str) -> Iterator[None]:
+    """A Preprocess with ``numerics`` for the duration of one call; other modules as they
+    are."""
+    if not isinstance(layer, Preprocess) or layer.numerics == numerics:
+        yield
+        return
+    own = layer.numerics
+    layer.numerics = numerics
+    try:
+        yield
+    finally:
+        layer.numerics = own

@@ -273,3 +273,22 @@ def test_lightning_moves_an_encoded_batch_like_a_tensor():
     assert isinstance(moved, EncodedBatch) and labels.tolist() == [0, 1, 2]
     pre = gpuprep.Preprocess(geometry=EVAL).eval()
     assert torch.equal(pre(moved), pre(batch[0]))
+
+
+def test_cpu_collate_follows_the_layer_it_was_given():
+    """No copy: the layer's mode reaches the collate, and its own numerics come back after
+    each call."""
+    data = [encoded(p) for p in real_photos(4, seed=10)]
+    pre = gpuprep.Preprocess(
+        geometry=(gpuprep.RandomResizedCrop(56), gpuprep.RandomHorizontalFlip()),
+        eval_geometry=EVAL,
+    )
+    collate = gpuprep.CPUCollate(pre)
+    samples = [(d, i) for i, d in enumerate(data)]
+    pre.eval()
+    a, _ = collate(samples)
+    b, _ = collate(samples)
+    assert torch.equal(a, b) and pre.numerics == "float"  # eval: the fixed geometry
+    pre.train()
+    c, _ = collate(samples)
+    assert c.shape == a.shape and not torch.equal(c, a)  # train: drawn
