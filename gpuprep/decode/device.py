@@ -160,11 +160,11 @@ def _decode_batched(
         torch.cuda.current_stream(device).synchronize()
     try:
         return list(call(buffers))
-    except RuntimeError as batch_err:
+    except (RuntimeError, ValueError) as batch_err:
         for b, h, w in zip(buffers, headers, where, strict=True):
             try:
                 call([b])
-            except RuntimeError as err:
+            except (RuntimeError, ValueError) as err:
                 raise decoder_error(w, h, err) from err
         raise decoder_error(", ".join(where), headers[0], batch_err) from batch_err
 
