@@ -61,6 +61,24 @@ def host_decoder() -> str:
 Pass = Callable[[Sequence[bytes]], list[float]]  # one pass: seconds of decode, geometry, normalize
 
 
+def _per_image(
+    items: Sequence[Any], decode: Callable, geo: Callable, norm: Callable
+) -> list[float]:
+    """Seconds spent decoding, in the geometry and in the normalization, image by image."""
+    spent = [0.0, 0.0, 0.0]
+    for item in items:
+        t0 = time.perf_counter()
+        im = decode(item)
+        t1 = time.perf_counter()
+        g = geo(im)
+        t2 = time.perf_counter()
+        norm(g)
+        t3 = time.perf_counter()
+        for k, dt in enumerate((t1 - t0, t2 - t1, t3 - t2)):
+            spent[k] += dt
+    return spent
+
+
 def _seed(preset: str, batch: int) -> Pass:
     from PIL import Image
     from torchvision import transforms as T
@@ -69,18 +87,7 @@ def _seed(preset: str, batch: int) -> Pass:
     geo, norm = T.Compose(t[:-2]), T.Compose(t[-2:])
 
     def one_pass(blobs: Sequence[bytes]) -> list[float]:
-        spent = [0.0, 0.0, 0.0]
-        for b in blobs:
-            t0 = time.perf_counter()
-            im = Image.open(io.BytesIO(b)).convert("RGB")
-            t1 = time.perf_counter()
-            g = geo(im)
-            t2 = time.perf_counter()
-            norm(g)
-            t3 = time.perf_counter()
-            for k, dt in enumerate((t1 - t0, t2 - t1, t3 - t2)):
-                spent[k] += dt
-        return spent
+        return _per_image(blobs, lambda b: Image.open(io.BytesIO(b)).convert("RGB"), geo, norm)
 
     return one_pass
 
@@ -94,20 +101,9 @@ def _tv2(preset: str, batch: int) -> Pass:
 
     def one_pass(blobs: Sequence[bytes]) -> list[float]:
         data = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in blobs]
-        spent = [0.0, 0.0, 0.0]
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", TV_DEPRECATION, DeprecationWarning)
-            for d in data:
-                t0 = time.perf_counter()
-                im = decode_image(d, mode=ImageReadMode.RGB)
-                t1 = time.perf_counter()
-                g = geo(im)
-                t2 = time.perf_counter()
-                norm(g)
-                t3 = time.perf_counter()
-                for k, dt in enumerate((t1 - t0, t2 - t1, t3 - t2)):
-                    spent[k] += dt
-        return spent
+            return _per_image(data, lambda d: decode_image(d, mode=ImageReadMode.RGB), geo, norm)
 
     return one_pass
 

@@ -27,18 +27,24 @@ from ..compat import new_shared_tensor, pooling_works, storage_use_count
 __all__ = ["BufferPool", "batch_memory", "shared_empty"]
 
 
-def shared_empty(shape: Sequence[int], dtype: torch.dtype) -> Tensor:
-    """A contiguous tensor in shared memory, as DataLoader workers send batches.
+def shared_empty(
+    shape: Sequence[int],
+    dtype: torch.dtype,
+    *,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> Tensor:
+    """A tensor in shared memory, as DataLoader workers send batches.
 
     Made directly in shared memory where torch offers it
     (:func:`gpuprep.compat.new_shared_tensor`), else through the public ``share_memory_()``,
     which costs one more copy.
     """
     shape = tuple(int(s) for s in shape)
-    made = new_shared_tensor(shape, _strides(shape, torch.contiguous_format), dtype)
+    strides = _strides(shape, memory_format)
+    made = new_shared_tensor(shape, strides, dtype)
     if made is not None:
         return made
-    return torch.empty(shape, dtype=dtype).share_memory_()
+    return torch.empty_strided(shape, strides, dtype=dtype).share_memory_()
 
 
 def batch_memory(shape: Sequence[int], dtype: torch.dtype) -> Tensor:
@@ -110,14 +116,11 @@ class BufferPool:
         In a DataLoader worker every call gets fresh shared memory: a batch leaves the worker
         through its memory, which the main process keeps mapped as long as it holds the
         batch, out of sight of this pool's reference counts; so nothing is reused there."""
+        if get_worker_info() is not None:
+            return shared_empty(shape, dtype, memory_format=memory_format)
         shape = tuple(int(s) for s in shape)
         strides = _strides(shape, memory_format)
         nbytes = _nbytes(shape, dtype)
-        if get_worker_info() is not None:
-            made = new_shared_tensor(shape, strides, dtype)
-            if made is not None:
-                return made
-            return self._allocate(shape, strides, dtype).share_memory_()
         if not pooling_works():
             return self._allocate(shape, strides, dtype)
         if self.round_up:

@@ -264,13 +264,15 @@ def pack_encoded(
 
 
 def images_or_encoded(
-    batch_images: Callable[[list[Any]], Any],
+    batch_images: Callable[..., Any],
     *,
     mode: str = "RGB",
     apply_exif_orientation: bool = False,
+    alloc: Callable[[tuple, torch.dtype], Tensor] | None = None,
 ) -> Callable[[list[Any]], Any]:
     """``batch_images`` for decoded images, :func:`pack_encoded` for encoded ones: what the
-    collates do with the images of a batch.
+    collates and the collating loaders do with the images of a batch. ``alloc`` (a staging
+    pool's, say) goes to either; their default memory otherwise.
 
     The returned function raises TypeError for a batch that mixes encoded and decoded
     images, naming the first sample that differs from sample 0.
@@ -288,7 +290,9 @@ def images_or_encoded(
                     f"(gpuprep.read_file as the loader keeps them all encoded)."
                 )
         if encoded:
-            return pack_encoded(images, mode=mode, apply_exif_orientation=apply_exif_orientation)
-        return batch_images(images)
+            return pack_encoded(
+                images, mode=mode, apply_exif_orientation=apply_exif_orientation, alloc=alloc
+            )
+        return batch_images(images) if alloc is None else batch_images(images, alloc=alloc)
 
     return batch

@@ -22,6 +22,7 @@ fails is decoded again image by image to name the sample at fault.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -32,7 +33,7 @@ from torch import Tensor
 
 from .host import channels_of, decode_host, decoder_error, torchcodec
 from .orient import upright
-from .sniff import Header, clear_orientation
+from .sniff import Header, as_stored
 
 __all__ = ["DecoderFallbackWarning", "decode_jpegs", "device_decoder"]
 
@@ -58,6 +59,7 @@ def device_decoder(device: torch.device) -> str:
     return "torchvision"
 
 
+@functools.cache
 def _torchcodec_orders_streams() -> bool:
     try:
         from torchcodec import __version__
@@ -138,7 +140,7 @@ def _decode_batched(
     mode: str,
 ) -> list[Tensor]:
     """One batched nvJPEG call; a failure is retried image by image to name the culprit."""
-    buffers = [_as_stored(b, h) for b, h in zip(buffers, headers, strict=True)]
+    buffers = [as_stored(b, h) for b, h in zip(buffers, headers, strict=True)]
     if kind == "torchcodec":
         codec = torchcodec()
 
@@ -167,14 +169,3 @@ def _decode_batched(
             except (RuntimeError, ValueError) as err:
                 raise decoder_error(w, h, err) from err
         raise decoder_error(", ".join(where), headers[0], batch_err) from batch_err
-
-
-def _as_stored(data: Tensor, header: Header) -> Tensor:
-    """The bytes with orientation 1 in their EXIF block (a copy where it is not 1 yet: the
-    collates clear it as they pack), so that no decoder turns the image itself."""
-    at = header.orientation_at
-    if header.orientation == 1 or at < 0 or int(data[at]) + int(data[at + 1]) == 1:
-        return data
-    data = data.clone()
-    clear_orientation(data, header)
-    return data

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .orient import upright
-from .sniff import Header, clear_orientation
+from .sniff import Header, as_stored
 
 __all__ = ["MODES", "check_mode", "channels_of", "decode_host", "decoder_error", "torchcodec"]
 
@@ -97,9 +97,7 @@ def decode_host(
         raise decoder_error(where, header, header.problem)
     codec = torchcodec()
     if header.format == "jpeg" and header.components in (1, 3) and codec is not None:
-        if header.orientation != 1:  # TorchCodec would apply it itself: decode as stored
-            data = data.copy()
-            clear_orientation(data, header)
+        data = as_stored(data, header)  # TorchCodec would apply it itself: decode as stored
         with warnings.catch_warnings():  # read-only bytes: the decoder only reads them
             warnings.filterwarnings("ignore", "The given NumPy array is not writable")
             source = torch.from_numpy(data)

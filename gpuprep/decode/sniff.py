@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Header", "clear_orientation", "probe"]
+__all__ = ["Header", "as_stored", "clear_orientation", "probe"]
 
 # Start-of-frame markers nvJPEG decodes: baseline, extended sequential, progressive (Huffman).
 _DEVICE_FRAMES = {0xC0: "baseline", 0xC1: "extended", 0xC2: "progressive"}
@@ -176,3 +176,15 @@ def clear_orientation(data: Any, header: Header) -> None:
     lo, hi = (1, 0) if header.little_endian else (0, 1)
     data[header.orientation_at] = lo
     data[header.orientation_at + 1] = hi
+
+
+def as_stored(data: Any, header: Header) -> Any:
+    """``data`` (a 1-D uint8 array or tensor) whose EXIF orientation reads 1: itself where it
+    does already (no tag, orientation 1, or cleared as the collates pack it), else a copy
+    cleared (:func:`clear_orientation`); the caller's bytes are never written."""
+    at = header.orientation_at
+    if header.orientation == 1 or at < 0 or int(data[at]) + int(data[at + 1]) == 1:
+        return data
+    data = data.clone() if hasattr(data, "clone") else data.copy()
+    clear_orientation(data, header)
+    return data

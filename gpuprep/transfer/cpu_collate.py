@@ -26,8 +26,7 @@ from torch import nn
 from torch.utils.data import get_worker_info
 
 from ..data.collate import stack_images
-from ..data.encoded import is_encoded_sample
-from ..data.encoded_batch import pack_encoded
+from ..data.encoded_batch import images_or_encoded
 from ..data.pack import pack_ragged
 from ..data.samples import Key, collate_holed, put_item, split_images
 from ..decode import check_mode
@@ -111,15 +110,11 @@ class CPUCollate:
         images, holed, key = split_images(samples, self.image_key, required=True)
         assert images is not None  # required: found, or raised
         structure = None if holed is None else collate_holed(holed, key)
-        if is_encoded_sample(images[0]):
-            batch: Any = pack_encoded(
-                images, mode=self.mode, apply_exif_orientation=self.apply_exif_orientation,
-                alloc=_private,
-            )  # fmt: skip
-        elif getattr(self.preprocess, "geometry", None) is not None:
-            batch = pack_ragged(images, alloc=_private)
-        else:
-            batch = stack_images(images, alloc=_private)
+        ragged = getattr(self.preprocess, "geometry", None) is not None
+        batch = images_or_encoded(
+            pack_ragged if ragged else stack_images, mode=self.mode,
+            apply_exif_orientation=self.apply_exif_orientation, alloc=_private,
+        )(images)  # fmt: skip
         with torch.no_grad(), _numerics(self.preprocess, self.numerics):
             out = self.preprocess(batch)
         return out if structure is None else put_item(structure, key, out)

@@ -17,8 +17,7 @@ from ..data.buffers import BufferPool
 from ..data.collate import stack_images
 from ..data.collate_ragged import pack_ragged
 from ..data.devices import resolve_device
-from ..data.encoded import is_encoded_sample
-from ..data.encoded_batch import EncodedBatch, pack_encoded
+from ..data.encoded_batch import EncodedBatch, images_or_encoded
 from ..data.ragged import RaggedBatch
 from ..data.samples import Key, collate_holed, put_item, split_images, to_device
 from ..decode import check_mode
@@ -119,16 +118,11 @@ class GPUCollate:
         images, holed, key = split_images(samples, self.image_key, required=True)
         assert images is not None  # required: found, or raised
         structure = None if holed is None else to_device(collate_holed(holed, key), self.device)
-        alloc = self._staging.empty
-        if is_encoded_sample(images[0]):
-            host: Any = pack_encoded(
-                images, mode=self.mode, apply_exif_orientation=self.apply_exif_orientation,
-                alloc=alloc,
-            )  # fmt: skip
-        elif getattr(self.preprocess, "geometry", None) is not None:
-            host = pack_ragged(images, alloc=alloc)
-        else:
-            host = stack_images(images, alloc=alloc)
+        ragged = getattr(self.preprocess, "geometry", None) is not None
+        host = images_or_encoded(
+            pack_ragged if ragged else stack_images, mode=self.mode,
+            apply_exif_orientation=self.apply_exif_orientation, alloc=self._staging.empty,
+        )(images)  # fmt: skip
         out = self.preprocess(host.to(self.device, non_blocking=self.device.type == "cuda"))
         if self.device.type == "cuda":
             # The staging buffers are not refilled before the copy and the decode that read
