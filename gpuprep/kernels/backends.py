@@ -29,24 +29,31 @@ read on another (the main stream) is waited for there on the device, not on the 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from ..data.image_list import ImageList
 from ..data.ragged import RaggedBatch
 from ..geometry import GeometryParams
-from .table import TableCache, param_table
+from .passes import plan_passes
+from .table import COL, TableCache, param_table
 
 __all__ = [
     "BACKENDS",
+    "GEOMETRY_KERNELS",
     "TRITON_INTERPOLATIONS",
     "TritonKernels",
     "check_backend",
+    "choose_geometry_kernel",
+    "geometry_kernel",
     "normalize",
     "resample_normalize",
     "select",
@@ -65,7 +72,8 @@ class TritonKernels:
 
     interpreted: bool  # Triton imported with TRITON_INTERPRET=1: the kernels run on CPU tensors
     normalize: Callable[..., Tensor]
-    resample_normalize: Callable[..., Tensor]
+    resample_normalize: Callable[..., Tensor]  # the direct geometry kernel
+    resample_separable: Callable[..., Tensor]  # the separable one
 
 
 _loaded: TritonKernels | None = None
@@ -87,10 +95,16 @@ def triton_kernels() -> TritonKernels | None:
         try:
             plain = importlib.import_module("gpuprep.kernels.normalize")
             resample = importlib.import_module("gpuprep.kernels.resample")
+            separable = importlib.import_module("gpuprep.kernels.separable")
         except Exception as e:  # ImportError, or a Triton that fails on this machine
             _import_error = f"{type(e).__name__}: {e}"
         else:
-            _loaded = TritonKernels(plain.INTERPRETED, plain.normalize, resample.resample_normalize)
+            _loaded = TritonKernels(
+                plain.INTERPRETED,
+                plain.normalize,
+                resample.resample_normalize,
+                separable.resample_separable,
+            )
     return _loaded
 
 
@@ -180,6 +194,45 @@ def normalize(xv: Tensor, scale: Tensor, bias: Tensor, out: Tensor) -> Tensor:
 
 _tables = TableCache()
 
+GEOMETRY_KERNELS = ("separable", "direct")
+_forced_kernel: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "gpuprep_geometry_kernel", default=None
+)
+
+
+@contextlib.contextmanager
+def geometry_kernel(name: str) -> Iterator[None]:
+    """Within the block, the geometry path's Triton calls take the kernel ``name``
+    ("separable" or "direct") whatever :func:`choose_geometry_kernel`'s rule says: for the
+    benchmark's side-by-side rows and the tests of each kernel.
+
+    Raises:
+        ValueError: another name.
+    """
+    if name not in GEOMETRY_KERNELS:
+        raise ValueError(f"Expected a geometry kernel 'separable' or 'direct'. Got {name!r}.")
+    token = _forced_kernel.set(name)
+    try:
+        yield
+    finally:
+        _forced_kernel.reset(token)
+
+
+def choose_geometry_kernel(table: np.ndarray, antialias: bool, interpolation: str) -> str:
+    """The geometry kernel for a call, from its direct table: "separable" where some sample
+    is shrunk with antialias (its filter widens with the scale: the direct kernel reads
+    taps_h x taps_w pixels per output pixel, the separable one taps_h + taps_w values),
+    "direct" where none is (2 x 2 or 4 x 4 taps: one pass, no intermediate). Within
+    :func:`geometry_kernel`, the kernel it names."""
+    forced = _forced_kernel.get()
+    if forced is not None:
+        return forced
+    if not antialias or not len(table):
+        return "direct"
+    fixed = 5 if interpolation == "bicubic" else 3  # the taps column of a sample not shrunk
+    widest = table[:, [COL["taps_height"], COL["taps_width"]]].max()
+    return "separable" if widest > fixed else "direct"
+
 
 def resample_normalize(
     x: Tensor | RaggedBatch | ImageList,
@@ -193,26 +246,27 @@ def resample_normalize(
     layout: str = "NHWC",
     clamp: float | None = None,
 ) -> Tensor:
-    """The geometry path in one launch: every sample resampled (bilinear or bicubic) as
+    """The geometry path on the device: every sample resampled (bilinear or bicubic) as
     ``params`` say, clamped to [0, clamp] where ``clamp`` is given (bicubic on integer
-    images, as on the torch path), times ``scale`` plus ``bias``, into ``out`` (N, C, h, w).
+    images, as on the torch path), times ``scale`` plus ``bias``, into ``out`` (N, C, h, w),
+    by the kernel :func:`choose_geometry_kernel` picks: the separable kernel's two launches
+    or the direct kernel's one.
 
     ``params`` must be checked (:func:`gpuprep.geometry.check_params`) against the batch,
-    on the host: the kernel trusts the table.
+    on the host: the kernels trust the table.
     """
     device = x.device
     if out.numel() == 0:
         return out
     table, src = param_table(x, params, layout, interpolation=interpolation, antialias=antialias)
+    channels = int(out.shape[1])
+    kw: dict[str, Any] = dict(antialias=antialias, interpolation=interpolation, clamp=clamp)
+    if choose_geometry_kernel(table, antialias, interpolation) == "separable":
+        plan = plan_passes(
+            table, params.size, channels, out.stride(), interpolation=interpolation,
+            antialias=antialias,
+        )  # fmt: skip
+        dev_table = _tables.get(plan.table, device)
+        return _kernels().resample_separable(src, dev_table, plan, channels, scale, bias, out, **kw)
     dev_table = _tables.get(table, device)  # ready on this stream (TableCache says how)
-    return _kernels().resample_normalize(
-        src,
-        dev_table,
-        int(out.shape[1]),
-        scale,
-        bias,
-        out,
-        antialias=antialias,
-        interpolation=interpolation,
-        clamp=clamp,
-    )
+    return _kernels().resample_normalize(src, dev_table, channels, scale, bias, out, **kw)

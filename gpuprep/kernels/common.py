@@ -18,7 +18,15 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-__all__ = ["INTERPRETED", "channels_block", "on_device", "per_channel", "round_to_output"]
+__all__ = [
+    "INTERPRETED",
+    "channels_block",
+    "filter_weight",
+    "on_device",
+    "per_channel",
+    "round_to_output",
+    "span",
+]
 
 
 @triton.jit
@@ -32,6 +40,56 @@ def round_to_output(y, out_ptr):
         bits = bits + 0x7FFF + ((bits >> 16) & 1)
         return (bits >> 16).to(tl.uint16).to(tl.bfloat16, bitcast=True)
     return y.to(ty)
+
+
+@triton.jit
+def filter_weight(d, BICUBIC: tl.constexpr, A: tl.constexpr):
+    """The resampling filter at distance ``d`` (in filter units): the triangle for bilinear,
+    Keys' cubic with parameter ``A`` for bicubic (torch: -0.5 with antialias, -0.75
+    without)."""
+    d = tl.abs(d)
+    if BICUBIC:
+        near = ((A + 2.0) * d - (A + 3.0)) * d * d + 1.0
+        far = ((A * d - 5.0 * A) * d + 8.0 * A) * d - 4.0 * A
+        return tl.where(d < 1.0, near, tl.where(d < 2.0, far, 0.0))
+    else:
+        return tl.maximum(1.0 - d, 0.0)
+
+
+@triton.jit
+def span(centre, scale, size, ANTIALIAS: tl.constexpr, BICUBIC: tl.constexpr):
+    """Along one axis, as torch's interpolate reads it: the first tap, how many taps count,
+    the first tap's distance from the sample point, and the filter's unit.
+
+    Antialias (torch's ``_upsample_*_aa``): taps from int(centre - support + 0.5) to
+    int(centre + support + 0.5), cut at the box's edges, with support = 1 (bilinear) or 2
+    (bicubic) widened by the scale when shrinking; the weights are normalized afterwards.
+    Without: 2 (bilinear) or 4 (bicubic) taps around ``centre - 0.5`` (bilinear clamps it at
+    0), indices clamped to the box by the caller, weights as they come."""
+    if ANTIALIAS:
+        widen = tl.maximum(scale, 1.0)
+        if BICUBIC:
+            support = 2.0 * widen
+        else:
+            support = widen
+        first = tl.maximum((centre - support + 0.5).to(tl.int32), 0)
+        count = tl.minimum((centre + support + 0.5).to(tl.int32), size) - first
+        d0 = (first.to(tl.float32) - centre) + 0.5
+        unit = 1.0 / widen
+    else:
+        if BICUBIC:
+            src = centre - 0.5
+            fl = src.to(tl.int32)
+            fl = tl.where(fl.to(tl.float32) > src, fl - 1, fl)  # floor
+            first = fl - 1
+            count = first * 0 + 4
+        else:
+            src = tl.maximum(centre - 0.5, 0.0)
+            first = src.to(tl.int32)
+            count = first * 0 + 2
+        d0 = first.to(tl.float32) - src
+        unit = scale * 0.0 + 1.0
+    return first, count, d0, unit
 
 
 # Whether Triton was imported with TRITON_INTERPRET=1: the kernels then run on CPU tensors.

@@ -10,7 +10,15 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from .common import INTERPRETED, channels_block, on_device, per_channel, round_to_output
+from .common import (
+    INTERPRETED,
+    channels_block,
+    filter_weight,
+    on_device,
+    per_channel,
+    round_to_output,
+    span,
+)
 from .table import COL, NCOL
 
 __all__ = ["INTERPRETED", "resample_normalize"]
@@ -33,56 +41,6 @@ _WINDOW_LEFT = tl.constexpr(COL["window_left"])
 _FLIP = tl.constexpr(COL["flip"])
 _TAPS_HEIGHT = tl.constexpr(COL["taps_height"])
 _TAPS_WIDTH = tl.constexpr(COL["taps_width"])
-
-
-@triton.jit
-def _filter(d, BICUBIC: tl.constexpr, A: tl.constexpr):
-    """The resampling filter at distance ``d`` (in filter units): the triangle for bilinear,
-    Keys' cubic with parameter ``A`` for bicubic (torch: -0.5 with antialias, -0.75
-    without)."""
-    d = tl.abs(d)
-    if BICUBIC:
-        near = ((A + 2.0) * d - (A + 3.0)) * d * d + 1.0
-        far = ((A * d - 5.0 * A) * d + 8.0 * A) * d - 4.0 * A
-        return tl.where(d < 1.0, near, tl.where(d < 2.0, far, 0.0))
-    else:
-        return tl.maximum(1.0 - d, 0.0)
-
-
-@triton.jit
-def _span(centre, scale, size, ANTIALIAS: tl.constexpr, BICUBIC: tl.constexpr):
-    """Along one axis, as torch's interpolate reads it: the first tap, how many taps count,
-    the first tap's distance from the sample point, and the filter's unit.
-
-    Antialias (torch's ``_upsample_*_aa``): taps from int(centre - support + 0.5) to
-    int(centre + support + 0.5), cut at the box's edges, with support = 1 (bilinear) or 2
-    (bicubic) widened by the scale when shrinking; the weights are normalized afterwards.
-    Without: 2 (bilinear) or 4 (bicubic) taps around ``centre - 0.5`` (bilinear clamps it at
-    0), indices clamped to the box by the caller, weights as they come."""
-    if ANTIALIAS:
-        widen = tl.maximum(scale, 1.0)
-        if BICUBIC:
-            support = 2.0 * widen
-        else:
-            support = widen
-        first = tl.maximum((centre - support + 0.5).to(tl.int32), 0)
-        count = tl.minimum((centre + support + 0.5).to(tl.int32), size) - first
-        d0 = (first.to(tl.float32) - centre) + 0.5
-        unit = 1.0 / widen
-    else:
-        if BICUBIC:
-            src = centre - 0.5
-            fl = src.to(tl.int32)
-            fl = tl.where(fl.to(tl.float32) > src, fl - 1, fl)  # floor
-            first = fl - 1
-            count = first * 0 + 4
-        else:
-            src = tl.maximum(centre - 0.5, 0.0)
-            first = src.to(tl.int32)
-            count = first * 0 + 2
-        d0 = first.to(tl.float32) - src
-        unit = scale * 0.0 + 1.0
-    return first, count, d0, unit
 
 
 @triton.jit
@@ -164,15 +122,15 @@ def _resample_kernel(
     scale_x = box_w.to(tl.float32) / res_w.to(tl.float32)
     cy = scale_y * (ry.to(tl.float32) + 0.5)
     cx = scale_x * (rx.to(tl.float32) + 0.5)
-    y0, ny, dy, unit_y = _span(cy, scale_y, box_h, ANTIALIAS, BICUBIC)
-    x0, nx, dx, unit_x = _span(cx, scale_x, box_w, ANTIALIAS, BICUBIC)
+    y0, ny, dy, unit_y = span(cy, scale_y, box_h, ANTIALIAS, BICUBIC)
+    x0, nx, dx, unit_x = span(cx, scale_x, box_w, ANTIALIAS, BICUBIC)
     if ANTIALIAS:
         total_y = tl.zeros([BLOCK], dtype=tl.float32)
         for k in range(0, taps_h):
-            total_y += tl.where(k < ny, _filter((dy + k) * unit_y, BICUBIC, A), 0.0)
+            total_y += tl.where(k < ny, filter_weight((dy + k) * unit_y, BICUBIC, A), 0.0)
         total_x = tl.zeros([BLOCK], dtype=tl.float32)
         for k in range(0, taps_w):
-            total_x += tl.where(k < nx, _filter((dx + k) * unit_x, BICUBIC, A), 0.0)
+            total_x += tl.where(k < nx, filter_weight((dx + k) * unit_x, BICUBIC, A), 0.0)
         total = total_y * total_x
         norm = tl.where(total != 0.0, 1.0 / tl.where(total != 0.0, total, 1.0), 0.0)
     else:
@@ -184,13 +142,13 @@ def _resample_kernel(
     src = src_ptr + base
     acc = tl.zeros([BLOCK, CP], dtype=tl.float32)
     for ky in range(0, taps_h):
-        wy = _filter((dy + ky) * unit_y, BICUBIC, A)
+        wy = filter_weight((dy + ky) * unit_y, BICUBIC, A)
         wy = tl.where((ky < ny) & pmask, wy, 0.0)
         # in the box: a tap past the edge weighs 0 (antialias) or repeats the edge (without)
         yy = tl.minimum(tl.maximum(y0 + ky, 0), box_h - 1)
         row_off = (box_t + yy).to(tl.int64) * row_stride
         for kx in range(0, taps_w):
-            wx = _filter((dx + kx) * unit_x, BICUBIC, A)
+            wx = filter_weight((dx + kx) * unit_x, BICUBIC, A)
             wx = tl.where(kx < nx, wx, 0.0)
             xx = tl.minimum(tl.maximum(x0 + kx, 0), box_w - 1)
             w = wy * wx

@@ -129,7 +129,7 @@ def test_kernels_compile_for_a_hopper_gpu(pixels, out, antialias, bicubic):
     if loaded is None or loaded.interpreted:
         pytest.skip("Triton does not compile in this process")
     from gpuprep.kernels import normalize as plain
-    from gpuprep.kernels import resample
+    from gpuprep.kernels import resample, separable
 
     target = GPUTarget("cuda", 90, 32)
     # The signature is derived from the kernel itself: every pointer's dtype is named here,
@@ -141,6 +141,17 @@ def test_kernels_compile_for_a_hopper_gpu(pixels, out, antialias, bicubic):
     consts |= {"CLAMP": bicubic and pixels in ("*u8", "*u16"), "CP": 4, "BLOCK": 128}
     src = _source(ASTSource, resample._resample_kernel, pointers, consts)
     assert "cubin" in triton.compile(src, target=target).asm
+
+    # the separable kernel's two passes: the source into the float32 intermediate, and the
+    # intermediate into the output
+    consts = {k: v for k, v in consts.items() if k not in ("CP", "BLOCK")}
+    consts |= {"C": 3, "CP": 4, "BM": 8, "BN": 128}
+    for final in (False, True):
+        pointers = {"src_ptr": "*fp32" if final else pixels, "table_ptr": "*i64"}
+        pointers |= {"scale_ptr": "*fp32", "bias_ptr": "*fp32", "top": "fp32"}
+        pointers |= {"out_ptr": out if final else "*fp32"}
+        src = _source(ASTSource, separable._pass_kernel, pointers, consts | {"FINAL": final})
+        assert "cubin" in triton.compile(src, target=target).asm
 
     pointers = {"x_ptr": pixels, "scale_ptr": "*fp32", "bias_ptr": "*fp32", "out_ptr": out}
     consts = {"X_FLAT": True, "OUT_FLAT": antialias, "CP": 4, "BLOCK": 512}

@@ -1,8 +1,9 @@
-"""The geometry kernel against torchvision in float64 and against the torch path: bilinear
+"""The geometry kernels against torchvision in float64 and against the torch path: bilinear
 and bicubic, dense and ragged batches, every pixel dtype and layout, output dtypes and memory
 formats, 1, 3 and 4 channels and (H, W) images, boxes on every edge, 1x1 boxes and 1x1
 images, enlarging and shrinking (antialias on and off), windows and flips, and reads kept
-inside the images."""
+inside the images. Every test runs with each kernel: the separable one (two passes) and the
+direct one (one), whichever the backend's rule would pick."""
 
 from __future__ import annotations
 
@@ -14,8 +15,16 @@ from helpers import check, pixels, stats
 
 import gpuprep
 from gpuprep.functional import crop_resize_normalize
+from gpuprep.kernels import backends
 
 pytestmark = MARKS
+
+
+@pytest.fixture(autouse=True, params=backends.GEOMETRY_KERNELS)
+def kernel(request):
+    """Every test of this module, once with each geometry kernel."""
+    with backends.geometry_kernel(request.param):
+        yield request.param
 
 
 MODES = ["bilinear", "bicubic"]
@@ -273,3 +282,27 @@ def test_decoded_images_are_read_where_they_lie(channels, mode):
     y = run_both(decoded, params[0], size, *params[1:], *stats(channels), interpolation=mode)
     images = [v.permute(2, 0, 1).cpu() for v in views]
     check(y, images, *params, size, *stats(channels), interpolation=mode)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_one_batch_resampled_in_both_pass_orders(mode):
+    """A wide box and a tall one, both shrunk: the separable kernel takes x first for one and
+    y first for the other in the same two launches; each is torchvision's resize."""
+    from gpuprep.kernels.passes import plan_passes
+    from gpuprep.kernels.table import param_table
+
+    rng = np.random.default_rng(12)
+    arrays = [pixels(shape, torch.uint8, rng).numpy() for shape in [(9, 61, 3), (58, 11, 3)]]
+    batch = gpuprep.collate_ragged(arrays).to(DEVICE)
+    boxes = torch.tensor([[1, 2, 8, 57], [3, 1, 52, 9]])
+    resized = torch.tensor([[6, 7], [7, 6]])
+    offsets = torch.tensor([[1, 1], [0, 1]])
+    flips = torch.tensor([True, False])
+    size = (5, 5)
+    params = gpuprep.GeometryParams(boxes, resized, offsets, flips, size)
+    direct, _ = param_table(batch, params, interpolation=mode)
+    plan = plan_passes(direct, size, 3, (75, 25, 5, 1), interpolation=mode, antialias=True)
+    assert plan.x_first.tolist() == [True, False]
+    y = run_both(batch, boxes, size, resized, offsets, flips, *stats(3), interpolation=mode)
+    images = [torch.from_numpy(a).permute(2, 0, 1) for a in arrays]
+    check(y, images, boxes, resized, offsets, flips, size, *stats(3), interpolation=mode)
