@@ -263,9 +263,8 @@ def resample_normalize(
     kw: dict[str, Any] = dict(antialias=antialias, interpolation=interpolation, clamp=clamp)
     if choose_geometry_kernel(table, antialias, interpolation) == "separable":
         plan = plan_passes(
-            table, params.size, channels, out.stride(), interpolation=interpolation,
-            antialias=antialias,
-        )  # fmt: skip
+            table, params.size, channels, interpolation=interpolation, antialias=antialias
+        )
         dev_table = _tables.get(plan.table, device)
         return _kernels().resample_separable(src, dev_table, plan, channels, scale, bias, out, **kw)
     dev_table = _tables.get(table, device)  # ready on this stream (TableCache says how)

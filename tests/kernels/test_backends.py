@@ -146,11 +146,11 @@ def test_kernels_compile_for_a_hopper_gpu(pixels, out, antialias, bicubic):
     # intermediate into the output
     consts = {k: v for k, v in consts.items() if k not in ("CP", "BLOCK")}
     consts |= {"C": 3, "CP": 4, "BM": 8, "BN": 128}
-    for final in (False, True):
-        pointers = {"src_ptr": "*fp32" if final else pixels, "table_ptr": "*i64"}
+    for second in (False, True):
+        pointers = {"src_ptr": "*fp32" if second else pixels, "table_ptr": "*i64"}
         pointers |= {"scale_ptr": "*fp32", "bias_ptr": "*fp32", "top": "fp32"}
-        pointers |= {"out_ptr": out if final else "*fp32"}
-        src = _source(ASTSource, separable._pass_kernel, pointers, consts | {"FINAL": final})
+        pointers |= {"out_ptr": out if second else "*fp32"}
+        src = _source(ASTSource, separable._pass_kernel, pointers, consts | {"SECOND": second})
         assert "cubin" in triton.compile(src, target=target).asm
 
     pointers = {"x_ptr": pixels, "scale_ptr": "*fp32", "bias_ptr": "*fp32", "out_ptr": out}

@@ -11,8 +11,8 @@ import torch
 import gpuprep
 from gpuprep.geometry import GeometryParams
 from gpuprep.kernels import backends
-from gpuprep.kernels.passes import PASS_COL, PASS_NCOL, plan_passes, reach
-from gpuprep.kernels.table import param_table
+from gpuprep.kernels.passes import PLAN_COL, PLAN_NCOL, plan_passes, reach
+from gpuprep.kernels.table import NCOL, param_table
 
 
 def torch_taps(length, resized, window, count, interpolation, antialias):
@@ -76,37 +76,47 @@ def two_samples(boxes, resized, size):
     return batch, params
 
 
-def test_order_by_cost_and_the_passes_rows():
+def test_order_by_cost_and_the_plan_columns():
     """A wide box goes x first (its intermediate: few rows at the output width), a tall one
-    y first; each pass's row says where it reads and writes."""
+    y first; the plan's columns follow the direct table's, and the intermediates follow
+    each other."""
     size = (5, 5)
-    batch, params = two_samples([[0, 0, 10, 60], [0, 0, 70, 10]], [[5, 5], [5, 5]], size)
+    batch, params = two_samples([[2, 3, 10, 60], [4, 0, 70, 10]], [[5, 5], [5, 5]], size)
     direct, _ = param_table(batch, params)
-    out_strides = (75, 25, 5, 1)  # a contiguous (2, 3, 5, 5) output
-    plan = plan_passes(direct, size, 3, out_strides, interpolation="bilinear", antialias=True)
-    assert plan.table.shape == (4, PASS_NCOL) and plan.table.dtype == np.int64
-    assert plan.x_first.tolist() == [True, False]
-    first, second = plan.table[:2], plan.table[2:]
+    plan = plan_passes(direct, size, 3, interpolation="bilinear", antialias=True)
+    assert plan.table.shape == (2, PLAN_NCOL) and plan.table.dtype == np.int64
+    assert (plan.table[:, :NCOL] == direct).all()
 
-    def col(t, name):
-        return t[:, PASS_COL[name]].tolist()
+    def col(name):
+        return plan.table[:, PLAN_COL[name]].tolist()
 
-    assert col(first, "along_x") == [1, 0] and col(second, "along_x") == [0, 1]
-    # sample 0, x first: the box's 10 rows, each resampled to 5 columns
-    assert col(first, "count")[0] == 5 and col(first, "across")[0] == 10
-    assert col(first, "src_offset")[0] == 0 and col(first, "src_along")[0] == 3
-    assert col(first, "dst_along")[0] == 3 and col(first, "dst_across")[0] == 15
-    # sample 1, y first: 5 output rows, 10 box columns, read from image 1's start
-    assert col(first, "count")[1] == 5 and col(first, "across")[1] == 10
-    assert col(first, "src_offset")[1] == 60 * 70 * 3 and col(first, "src_along")[1] == 50 * 3
+    assert col("x_first") == [1, 0]
+    # each window reads its whole box: 10 rows of sample 0, 10 columns of sample 1
+    assert col("reach_top") == [0, 0] and col("reach_left") == [0, 0]
+    assert col("reach_rows")[0] == 10 and col("reach_cols")[1] == 10
+    # x first: 10 rows at the output width; y first: 5 output rows 10 columns wide
+    assert col("scratch_offset") == [0, 10 * 5 * 3]
     assert plan.scratch == 10 * 5 * 3 + 5 * 10 * 3
-    assert col(first, "dst_offset") == [0, 150]
-    # the second pass writes the output planes, sample 1 after sample 0; flip is along x
-    assert col(second, "dst_offset") == [0, 75]
-    assert col(second, "dst_along") == [5, 1] and col(second, "dst_channel") == [25, 25]
-    assert col(first, "flip") == [0, 0] and col(second, "flip") == [0, 1]
-    # grids: the most tiles any sample needs, along and across, per pass
+    # grids: tiles along and across for the sample that needs the most, then N
     assert plan.grids[0][2] == plan.grids[1][2] == 2
+    assert min(plan.grids[0] + plan.grids[1]) >= 1
+
+
+def test_the_reach_is_what_the_window_needs():
+    """A CenterCrop window of a shrunk box reads the box rows under it and the filter's
+    reach, not the whole box."""
+    batch = gpuprep.collate_ragged([np.zeros((400, 300, 3), np.uint8)])
+    params = GeometryParams(
+        torch.tensor([[0, 0, 400, 300]]), torch.tensor([[200, 150]]),
+        torch.tensor([[50, 25]]), torch.tensor([False]), (100, 100),
+    )  # fmt: skip
+    direct, _ = param_table(batch, params)
+    plan = plan_passes(direct, (100, 100), 3, interpolation="bilinear", antialias=True)
+    top, rows = (int(plan.table[0, PLAN_COL[k]]) for k in ("reach_top", "reach_rows"))
+    left, cols = (int(plan.table[0, PLAN_COL[k]]) for k in ("reach_left", "reach_cols"))
+    # rows 100-300 of the box hold the window; the triangle reaches 2 rows past each edge
+    assert 96 <= top <= 98 and 100 + 200 + 2 <= top + rows <= 100 + 200 + 4
+    assert 46 <= left <= 48 and 50 + 200 + 2 <= left + cols <= 50 + 200 + 4
 
 
 def test_the_rule_and_the_forced_kernel():

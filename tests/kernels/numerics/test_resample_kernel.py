@@ -288,7 +288,7 @@ def test_decoded_images_are_read_where_they_lie(channels, mode):
 def test_one_batch_resampled_in_both_pass_orders(mode):
     """A wide box and a tall one, both shrunk: the separable kernel takes x first for one and
     y first for the other in the same two launches; each is torchvision's resize."""
-    from gpuprep.kernels.passes import plan_passes
+    from gpuprep.kernels.passes import PLAN_COL, plan_passes
     from gpuprep.kernels.table import param_table
 
     rng = np.random.default_rng(12)
@@ -301,8 +301,8 @@ def test_one_batch_resampled_in_both_pass_orders(mode):
     size = (5, 5)
     params = gpuprep.GeometryParams(boxes, resized, offsets, flips, size)
     direct, _ = param_table(batch, params, interpolation=mode)
-    plan = plan_passes(direct, size, 3, (75, 25, 5, 1), interpolation=mode, antialias=True)
-    assert plan.x_first.tolist() == [True, False]
+    plan = plan_passes(direct, size, 3, interpolation=mode, antialias=True)
+    assert plan.table[:, PLAN_COL["x_first"]].tolist() == [1, 0]
     y = run_both(batch, boxes, size, resized, offsets, flips, *stats(3), interpolation=mode)
     images = [torch.from_numpy(a).permute(2, 0, 1) for a in arrays]
     check(y, images, boxes, resized, offsets, flips, size, *stats(3), interpolation=mode)
