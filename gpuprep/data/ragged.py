@@ -56,7 +56,7 @@ class RaggedBatch:
         (2, (0, 18, 30), [(2, 3), (4, 1)], (4, 1, 3))
     """
 
-    __slots__ = ("_data", "_shapes", "_image_ndim", "_host_shapes", "_offsets")
+    __slots__ = ("_data", "_shapes", "_image_ndim", "_host_shapes", "_offsets", "_host_array")
 
     def __init__(
         self,
@@ -103,6 +103,7 @@ class RaggedBatch:
         self._image_ndim = image_ndim
         self._host_shapes: HostShapes = host
         self._offsets = tuple(offsets)
+        self._host_array: np.ndarray | None = None
 
     # ---------------------------------------------------------------------------- access
 
@@ -125,6 +126,18 @@ class RaggedBatch:
     def host_shapes(self) -> HostShapes:
         """(H, W, C) of every image as Python integers (no device read)."""
         return self._host_shapes
+
+    @property
+    def host_array(self) -> np.ndarray:
+        """(N, 4) int64, read-only: H, W, C and the offset of every image, as one array
+        (made on first use, from the host shapes: no device read)."""
+        if self._host_array is None:
+            arr = np.empty((len(self._host_shapes), 4), np.int64)
+            arr[:, :3] = self._host_shapes
+            arr[:, 3] = self._offsets[:-1]
+            arr.flags.writeable = False
+            self._host_array = arr
+        return self._host_array
 
     @property
     def offsets(self) -> tuple[int, ...]:

@@ -14,37 +14,40 @@ __all__ = ["GeometryOp", "SampleState"]
 
 
 class SampleState:
-    """Where every sample stands, as NumPy int64 arrays of length N."""
+    """Where every sample stands, as NumPy int64 arrays of length N.
+
+    The arrays are never written in place: an operation replaces them (so several
+    attributes may share one array, and the caller's sizes are never changed)."""
 
     def __init__(self, heights: np.ndarray, widths: np.ndarray) -> None:
         n = len(heights)
         self.n = n
-        self.src_h, self.src_w = heights.copy(), widths.copy()
+        self.src_h, self.src_w = heights, widths
         zeros = np.zeros(n, np.int64)
-        self.box_t, self.box_l = zeros.copy(), zeros.copy()
-        self.box_h, self.box_w = heights.copy(), widths.copy()
-        self.res_h, self.res_w = heights.copy(), widths.copy()
-        self.win_t, self.win_l = zeros.copy(), zeros.copy()
-        self.win_h, self.win_w = heights.copy(), widths.copy()
+        self.box_t, self.box_l = zeros, zeros
+        self.box_h, self.box_w = heights, widths
+        self.res_h, self.res_w = heights, widths
+        self.win_t, self.win_l = zeros, zeros
+        self.win_h, self.win_w = heights, widths
         self.flip = np.zeros(n, bool)
 
     def crop(self, top: np.ndarray, left: np.ndarray, h: np.ndarray, w: np.ndarray) -> None:
         """Crop the current image (the window, flipped where flip is set)."""
-        left = np.where(self.flip, self.win_w - left - w, left)  # in unflipped coordinates
+        if self.flip.any():  # in unflipped coordinates
+            left = np.where(self.flip, self.win_w - left - w, left)
         self.win_t = self.win_t + top
         self.win_l = self.win_l + left
-        self.win_h, self.win_w = h.astype(np.int64), w.astype(np.int64)
+        self.win_h, self.win_w = h.astype(np.int64, copy=False), w.astype(np.int64, copy=False)
 
     def resample(self, h: np.ndarray, w: np.ndarray) -> None:
         """Resize the current image to (h, w). Only before any other resampling: the window
         is then a crop of the source, which becomes the box."""
         self.box_t = self.box_t + self.win_t
         self.box_l = self.box_l + self.win_l
-        self.box_h, self.box_w = self.win_h.copy(), self.win_w.copy()
-        self.res_h, self.res_w = h.astype(np.int64), w.astype(np.int64)
-        self.win_t = np.zeros(self.n, np.int64)
-        self.win_l = np.zeros(self.n, np.int64)
-        self.win_h, self.win_w = self.res_h.copy(), self.res_w.copy()
+        self.box_h, self.box_w = self.win_h, self.win_w
+        self.res_h, self.res_w = h.astype(np.int64, copy=False), w.astype(np.int64, copy=False)
+        self.win_t = self.win_l = np.zeros(self.n, np.int64)
+        self.win_h, self.win_w = self.res_h, self.res_w
 
 
 class GeometryOp:

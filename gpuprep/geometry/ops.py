@@ -215,39 +215,37 @@ class RandomResizedCrop(GeometryOp):
         self.generator = check_generator(generator, "RandomResizedCrop")
 
     def boxes(self, h: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(top, left, height, width) per sample for images of sizes (h, w)."""
+        """(top, left, height, width) per sample for images of sizes (h, w).
+
+        One draw for the batch: per sample, 10 area fractions, 10 aspect ratios and the
+        box's place, as one (N, 22) float64 tensor from the generator."""
         n, tries = len(h), 10
-        g = self.generator
         lo, hi = self.scale
-        area_frac = torch.rand((n, tries), generator=g, dtype=torch.float64).numpy()
-        log_r = torch.rand((n, tries), generator=g, dtype=torch.float64).numpy()
-        pos = torch.rand((n, 2), generator=g, dtype=torch.float64).numpy()
-        area = (h * w).astype(np.float64)[:, None] * (lo + (hi - lo) * area_frac)
         lr0, lr1 = math.log(self.ratio[0]), math.log(self.ratio[1])
-        aspect = np.exp(lr0 + (lr1 - lr0) * log_r)
-        # int(round(x)): round half to even, as Python's round
-        cw = np.round(np.sqrt(area * aspect)).astype(np.int64)
-        ch = np.round(np.sqrt(area / aspect)).astype(np.int64)
-        fits = (cw > 0) & (cw <= w[:, None]) & (ch > 0) & (ch <= h[:, None])
-        any_fit = fits.any(axis=1)
-        first = fits.argmax(axis=1)
-        rows = np.arange(n)
-        bh, bw = ch[rows, first], cw[rows, first]
-        top = np.minimum((pos[:, 0] * (h - bh + 1)).astype(np.int64), h - bh)
-        left = np.minimum((pos[:, 1] * (w - bw + 1)).astype(np.int64), w - bw)
-        # The fallback: the centre crop of the closest aspect ratio.
-        in_ratio = w / h
-        rmin, rmax = min(self.ratio), max(self.ratio)
-        fw = np.where(in_ratio < rmin, w, np.where(in_ratio > rmax, np.round(h * rmax), w))
-        fh = np.where(in_ratio < rmin, np.round(w / rmin), h)
-        fw, fh = fw.astype(np.int64), fh.astype(np.int64)
-        ft, fl = (h - fh) // 2, (w - fw) // 2
-        return (
-            np.where(any_fit, top, ft),
-            np.where(any_fit, left, fl),
-            np.where(any_fit, bh, fh),
-            np.where(any_fit, bw, fw),
-        )
+        u = torch.rand((n, 2 * tries + 2), generator=self.generator, dtype=torch.float64).numpy()
+        area = (h * w)[:, None] * (lo + (hi - lo) * u[:, :tries])
+        aspect = np.exp(lr0 + (lr1 - lr0) * u[:, tries : 2 * tries])
+        # int(round(x)): round half to even, as Python's round (and np.rint)
+        cw = np.rint(np.sqrt(area * aspect))
+        ch = np.rint(np.sqrt(area / aspect))
+        fits = (cw <= w[:, None]) & (ch <= h[:, None]) & (np.minimum(cw, ch) >= 1)
+        at = fits.argmax(axis=1) + np.arange(0, n * tries, tries)  # the first try that fits
+        bh = ch.take(at).astype(np.int64)
+        bw = cw.take(at).astype(np.int64)
+        # uniform in [0, h - bh]: u < 1, so u * (h - bh + 1) < h - bh + 1
+        top = (u[:, -2] * (h - bh + 1)).astype(np.int64)
+        left = (u[:, -1] * (w - bw + 1)).astype(np.int64)
+        missed = ~fits.take(at)
+        if missed.any():  # the fallback: the centre crop of the closest aspect ratio
+            in_ratio = w / h
+            rmin, rmax = min(self.ratio), max(self.ratio)
+            fw = np.where(in_ratio < rmin, w, np.where(in_ratio > rmax, np.round(h * rmax), w))
+            fh = np.where(in_ratio < rmin, np.round(w / rmin), h)
+            fw, fh = fw.astype(np.int64), fh.astype(np.int64)
+            top = np.where(missed, (h - fh) // 2, top)
+            left = np.where(missed, (w - fw) // 2, left)
+            bh, bw = np.where(missed, fh, bh), np.where(missed, fw, bw)
+        return top, left, bh, bw
 
     def apply(self, state: SampleState) -> None:
         top, left, h, w = self.boxes(state.win_h, state.win_w)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -56,7 +57,9 @@ class GeometryParams:
         )
 
 
-def check_params(params: GeometryParams, sizes: Sequence[tuple[int, int]]) -> GeometryParams:
+def check_params(
+    params: GeometryParams, sizes: Sequence[tuple[int, int]] | np.ndarray
+) -> GeometryParams:
     """Check parameters against the images they are for; return them as CPU int64/bool.
 
     Boxes that are on a device are read back once (one sync).
@@ -82,24 +85,32 @@ def check_params(params: GeometryParams, sizes: Sequence[tuple[int, int]]) -> Ge
                 f"Expected {name} for {n} samples, one per image in the batch. Got {t.shape[0]}."
             )
     b, r, o = boxes.numpy(), resized.numpy(), offsets.numpy()
-    for i, (h, w) in enumerate(sizes):
-        top, left, bh, bw = (int(v) for v in b[i])
-        box = (top, left, bh, bw)
+    hw = np.asarray(sizes, dtype=np.int64).reshape(n, 2)
+    # Every sample checked at once; the message names the first one at fault.
+    empty = (b[:, 2] < 1) | (b[:, 3] < 1)
+    outside = (b[:, 0] < 0) | (b[:, 1] < 0) | (b[:, 0] + b[:, 2] > hw[:, 0])
+    outside |= b[:, 1] + b[:, 3] > hw[:, 1]
+    small = (r[:, 0] < 1) | (r[:, 1] < 1)
+    window = (o[:, 0] < 0) | (o[:, 1] < 0) | (o[:, 0] + oh > r[:, 0]) | (o[:, 1] + ow > r[:, 1])
+    bad = empty | outside | small | window
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        h, w = (int(v) for v in hw[i])
+        box = tuple(int(v) for v in b[i])
         where = f"sample {i} (image {h}x{w}) with box (top, left, height, width) = {box}"
-        if bh < 1 or bw < 1:
+        if empty[i]:
             raise ValueError(f"Expected a box of at least 1x1 pixels. Got {where}.")
-        if top < 0 or left < 0 or top + bh > h or left + bw > w:
+        if outside[i]:
             raise ValueError(f"Expected every box inside its image. Got {where}.")
         rh, rw = int(r[i, 0]), int(r[i, 1])
-        if rh < 1 or rw < 1:
+        if small[i]:
             raise ValueError(f"Expected resized sizes >= 1. Got resized {rh}x{rw} for {where}.")
         ot, ol = int(o[i, 0]), int(o[i, 1])
-        if ot < 0 or ol < 0 or ot + oh > rh or ol + ow > rw:
-            raise ValueError(
-                f"Expected the output window inside the resized image. Got a {oh}x{ow} "
-                f"window at (top, left) = ({ot}, {ol}) in a {rh}x{rw} resized image, for "
-                f"{where}."
-            )
+        raise ValueError(
+            f"Expected the output window inside the resized image. Got a {oh}x{ow} "
+            f"window at (top, left) = ({ot}, {ol}) in a {rh}x{rw} resized image, for "
+            f"{where}."
+        )
     return GeometryParams(boxes, resized, offsets, flip, (oh, ow))
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -62,6 +64,19 @@ class Geometry:
         self.resampling = resampling
         self.interpolation = getattr(resampling, "interpolation", "bilinear")
         self.antialias = getattr(resampling, "antialias", True)
+        self._fixes_size = self.fixes_size  # from the operations' kinds, which do not change
+        self._seen: OrderedDict[tuple, tuple[GeometryParams, dict]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict:  # the memo and its lock stay with this process
+        state = self.__dict__.copy()
+        del state["_seen"], state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._seen = OrderedDict()
+        self._lock = threading.Lock()
 
     @property
     def fixes_size(self) -> bool:
@@ -79,15 +94,43 @@ class Geometry:
         RandomHorizontalFlip with 0 < p < 1): the same images may come out differently."""
         return any(op.random for op in self.ops)
 
-    def sample(self, sizes: Sequence[tuple[int, int]]) -> GeometryParams:
-        """Draw the parameters for images of the given (H, W) sizes.
+    def sample(self, sizes: Sequence[tuple[int, int]] | np.ndarray) -> GeometryParams:
+        """Draw the parameters for images of the given (H, W) sizes (a sequence of pairs or
+        an (N, 2) array): new tensors of the caller's own at every call.
 
         Raises:
             ValueError: no images (an empty batch), samples that end with different sizes (a
                 geometry that does not fix the output size, on images of different sizes),
                 or a CenterCrop larger than an image.
         """
-        arr = np.asarray(sizes, dtype=np.int64).reshape(-1, 2)
+        return self._draw(np.asarray(sizes, dtype=np.int64).reshape(-1, 2))
+
+    def draw(self, sizes: np.ndarray) -> tuple[GeometryParams, dict | None]:
+        """:meth:`sample` for the layer's own call: a geometry without random operations
+        on sizes it has seen returns the parameters it drew then (kept by the sizes'
+        content and the operations' settings, the 16 most recent), with a dict that the
+        backend keeps what it derives from them in (the kernels' tables); a random one
+        draws anew, and the dict is None. The parameters are shared between calls: read
+        them, never write them (:meth:`sample` gives the caller its own).
+        """
+        arr = np.ascontiguousarray(sizes, dtype=np.int64).reshape(-1, 2)
+        if self.random:
+            return self._draw(arr), None
+        # the operations' settings are part of the key: one changed since is a new geometry
+        key = (tuple(tuple(vars(op).values()) for op in self.ops), arr.tobytes())
+        with self._lock:
+            hit = self._seen.get(key)
+            if hit is not None:
+                self._seen.move_to_end(key)
+                return hit
+        hit = (self._draw(arr), {})
+        with self._lock:
+            self._seen[key] = hit
+            while len(self._seen) > 16:
+                self._seen.popitem(last=False)
+        return hit
+
+    def _draw(self, arr: np.ndarray) -> GeometryParams:
         if len(arr) == 0:
             raise ValueError(
                 f"Expected a non-empty batch to draw the geometry {self!r} for. Got a batch "
@@ -97,8 +140,9 @@ class Geometry:
         for op in self.ops:
             op.apply(state)
         oh, ow = int(state.win_h[0]), int(state.win_w[0])
-        odd = np.flatnonzero((state.win_h != oh) | (state.win_w != ow))
-        if odd.size:
+        same = self._fixes_size or not ((state.win_h != oh) | (state.win_w != ow)).any()
+        if not same:
+            odd = np.flatnonzero((state.win_h != oh) | (state.win_w != ow))
             i = int(odd[0])
             raise ValueError(
                 f"Expected every sample to end with the same size. Got {oh}x{ow} for sample 0 "
@@ -108,12 +152,20 @@ class Geometry:
                 f"geometry that fixes the output size: end it with CenterCrop(size), "
                 f"RandomResizedCrop(size) or Resize((h, w))."
             )
-        boxes = np.stack([state.box_t, state.box_l, state.box_h, state.box_w], axis=1)
+        n = len(arr)
+        boxes = np.empty((n, 4), np.int64)
+        boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3] = (
+            state.box_t, state.box_l, state.box_h, state.box_w
+        )  # fmt: skip
+        resized = np.empty((n, 2), np.int64)
+        resized[:, 0], resized[:, 1] = state.res_h, state.res_w
+        offsets = np.empty((n, 2), np.int64)
+        offsets[:, 0], offsets[:, 1] = state.win_t, state.win_l
         return GeometryParams(
-            boxes=torch.from_numpy(boxes.astype(np.int64)),
-            resized=torch.from_numpy(np.stack([state.res_h, state.res_w], axis=1).astype(np.int64)),
-            offsets=torch.from_numpy(np.stack([state.win_t, state.win_l], axis=1).astype(np.int64)),
-            flip=torch.from_numpy(state.flip.copy()),
+            boxes=torch.from_numpy(boxes),
+            resized=torch.from_numpy(resized),
+            offsets=torch.from_numpy(offsets),
+            flip=torch.from_numpy(np.array(state.flip)),  # its own, whatever the ops shared
             size=(oh, ow),
         )
 

@@ -230,7 +230,7 @@ def choose_geometry_kernel(table: np.ndarray, antialias: bool, interpolation: st
     if not antialias or not len(table):
         return "direct"
     fixed = 5 if interpolation == "bicubic" else 3  # the taps column of a sample not shrunk
-    widest = table[:, [COL["taps_height"], COL["taps_width"]]].max()
+    widest = table[:, COL["taps_height"] : COL["taps_width"] + 1].max()
     return "separable" if widest > fixed else "direct"
 
 
@@ -245,6 +245,8 @@ def resample_normalize(
     interpolation: str = "bilinear",
     layout: str = "NHWC",
     clamp: float | None = None,
+    memo: dict | None = None,
+    recurring: bool = True,
 ) -> Tensor:
     """The geometry path on the device: every sample resampled (bilinear or bicubic) as
     ``params`` say, clamped to [0, clamp] where ``clamp`` is given (bicubic on integer
@@ -253,19 +255,39 @@ def resample_normalize(
     or the direct kernel's one.
 
     ``params`` must be checked (:func:`gpuprep.geometry.check_params`) against the batch,
-    on the host: the kernels trust the table.
+    on the host: the kernels trust the table. ``memo``: where parameters recur (a geometry
+    without random operations on sizes it has seen, :meth:`gpuprep.geometry.plan.Geometry.
+    draw`), the dict kept with them: the kernel's table and plan are kept there, per batch
+    layout, and not derived again. ``recurring=False`` (parameters drawn at random): the
+    table is copied for this call alone (:meth:`~gpuprep.kernels.table.TableCache.once`).
     """
     device = x.device
     if out.numel() == 0:
         return out
-    table, src = param_table(x, params, layout, interpolation=interpolation, antialias=antialias)
     channels = int(out.shape[1])
-    kw: dict[str, Any] = dict(antialias=antialias, interpolation=interpolation, clamp=clamp)
-    if choose_geometry_kernel(table, antialias, interpolation) == "separable":
-        plan = plan_passes(
-            table, params.size, channels, interpolation=interpolation, antialias=antialias
+    key: tuple | None = None
+    if memo is not None and not isinstance(x, ImageList):  # decoded images lie anywhere
+        shape = ("ragged",) if isinstance(x, RaggedBatch) else (layout, x.ndim, x.stride())
+        key = (*shape, channels, interpolation, antialias, _forced_kernel.get())
+    derived = memo.get(key) if memo is not None and key is not None else None
+    if derived is None:
+        table, src = param_table(
+            x, params, layout, interpolation=interpolation, antialias=antialias
         )
-        dev_table = _tables.get(plan.table, device)
+        plan = None
+        if choose_geometry_kernel(table, antialias, interpolation) == "separable":
+            plan = plan_passes(
+                table, params.size, channels, interpolation=interpolation, antialias=antialias
+            )
+            table = plan.table
+        if memo is not None and key is not None:
+            memo[key] = (table, plan)
+    else:  # a key is made only for a RaggedBatch or a tensor
+        table, plan = derived
+        src = x.data if isinstance(x, RaggedBatch) else x  # type: ignore[assignment]
+    # ready on this stream (TableCache says how)
+    dev_table = _tables.get(table, device) if recurring else _tables.once(table, device)
+    kw: dict[str, Any] = dict(antialias=antialias, interpolation=interpolation, clamp=clamp)
+    if plan is not None:
         return _kernels().resample_separable(src, dev_table, plan, channels, scale, bias, out, **kw)
-    dev_table = _tables.get(table, device)  # ready on this stream (TableCache says how)
     return _kernels().resample_normalize(src, dev_table, channels, scale, bias, out, **kw)

@@ -91,12 +91,12 @@ def reach(
     """
     half = 2.0 if interpolation == "bicubic" else 1.0
     scale = length / resized
-    support = half * np.maximum(scale, 1.0) if antialias else half
-    lo = scale * (window + 0.5) - (support + 1.5)
-    hi = scale * (window + (count - 0.5)) + (support + 1.5)
+    margin = (half * np.maximum(scale, 1.0) if antialias else half) + 1.5
     top = length - 1
-    first = np.minimum(np.maximum(lo, 0), top).astype(np.int64)  # lo >= 0: floor
-    last = np.minimum(np.ceil(hi), top).astype(np.int64)
+    lo = scale * (window + 0.5) - margin
+    first = np.minimum(np.maximum(lo, 0.0, out=lo), top).astype(np.int64)  # >= 0: floors
+    hi = scale * (window + (count - 0.5)) + margin
+    last = np.minimum(np.ceil(hi, out=hi), top).astype(np.int64)
     return first, last
 
 
@@ -118,18 +118,15 @@ def plan_passes(
     """
     oh, ow = size
     c = int(channels)
-    yx = [COL["box_height"], COL["box_width"]]
-    box = direct[:, yx]
-    first, last = reach(
-        box,
-        direct[:, [COL["resized_height"], COL["resized_width"]]],
-        direct[:, [COL["window_top"], COL["window_left"]]],
-        np.array([oh, ow]),
-        interpolation,
-        antialias,
-    )
-    extent = last - first + 1  # (rows, cols) the window reads
-    taps = direct[:, [COL["taps_height"], COL["taps_width"]]]
+    box = direct[:, COL["box_height"] : COL["box_width"] + 1]  # (N, 2): along y, along x
+    resized = direct[:, COL["resized_height"] : COL["resized_width"] + 1]
+    window = direct[:, COL["window_top"] : COL["window_left"] + 1]
+    taps = direct[:, COL["taps_height"] : COL["taps_width"] + 1]
+    if window.any() or (resized != (oh, ow)).any():
+        first, last = reach(box, resized, window, np.array([oh, ow]), interpolation, antialias)
+        extent = last - first + 1  # (rows, cols) the window reads
+    else:  # every window is its whole resized box (RandomResizedCrop): it reads every pixel
+        first, extent = np.zeros_like(box), box
     # x first: the rows the window needs at the output width; y first: the output rows at
     # the width the window needs. The cost: 3 x the intermediate + the taps x the values of
     # each pass.
@@ -137,10 +134,13 @@ def plan_passes(
     cost = inter * (3 + taps[:, ::-1]) + (oh * ow * c) * taps
     x_first = cost[:, 0] <= cost[:, 1]
     size_of = np.where(x_first, inter[:, 0], inter[:, 1])
-    offsets = np.cumsum(size_of) - size_of
-    table = np.concatenate(
-        [direct, x_first[:, None], first, extent, offsets[:, None]], axis=1, dtype=np.int64
-    )
+    ends = np.cumsum(size_of)
+    table = np.empty((len(direct), PLAN_NCOL), np.int64)
+    table[:, :NCOL] = direct
+    table[:, PLAN_COL["x_first"]] = x_first
+    table[:, PLAN_COL["reach_top"] : PLAN_COL["reach_left"] + 1] = first
+    table[:, PLAN_COL["reach_rows"] : PLAN_COL["reach_cols"] + 1] = extent
+    table[:, PLAN_COL["scratch_offset"]] = ends - size_of
     # Grids for the sample that needs the most tiles, whatever its order (along x: BLOCK_N
     # // CP output columns by BLOCK_M rows; along y: BLOCK_M output rows by BLOCK_N values).
     cp = 1 << (c - 1).bit_length()
@@ -150,4 +150,4 @@ def plan_passes(
     one = max(-(-rows // BLOCK_M), -(-(cols * c) // BLOCK_N))
     two = max(-(-(ow * c) // BLOCK_N), -(-oh // BLOCK_M))
     n = len(direct)
-    return SeparablePlan(table, int(size_of.sum()), ((along, one, n), (along, two, n)))
+    return SeparablePlan(table, int(ends[-1]), ((along, one, n), (along, two, n)))

@@ -53,8 +53,17 @@ NCOL = len(COLUMNS)
 COL = {name: i for i, name in enumerate(COLUMNS)}
 
 
-def _cols(*names: str) -> list[int]:
-    return [COL[name] for name in names]
+def _block(first: str, last: str) -> slice:
+    """The columns from ``first`` to ``last``, which follow each other in COLUMNS."""
+    return slice(COL[first], COL[last] + 1)
+
+
+_STRIDES = _block("row_stride", "channel_stride")
+_BOX = _block("box_top", "box_width")
+_BOX_HW = _block("box_height", "box_width")
+_RESIZED = _block("resized_height", "resized_width")
+_WINDOW = _block("window_top", "window_left")
+_TAPS = _block("taps_height", "taps_width")
 
 
 def param_table(
@@ -80,19 +89,18 @@ def param_table(
         whose first element the offsets count from.
     """
     n = len(params)
-    table = np.zeros((n, NCOL), np.int64)
-    strides = _cols("row_stride", "pixel_stride", "channel_stride")
+    table = np.empty((n, NCOL), np.int64)
     if isinstance(x, RaggedBatch):
-        shapes = np.asarray(x.host_shapes, np.int64).reshape(-1, 3)
-        table[:, COL["offset"]] = np.asarray(x.offsets[:-1], np.int64)
-        table[:, COL["row_stride"]] = shapes[:, 1] * shapes[:, 2]  # W * C
-        table[:, COL["pixel_stride"]] = shapes[:, 2]
+        host = x.host_array  # H, W, C, offset
+        table[:, COL["offset"]] = host[:, 3]
+        table[:, COL["row_stride"]] = host[:, 1] * host[:, 2]  # W * C
+        table[:, COL["pixel_stride"]] = host[:, 2]
         table[:, COL["channel_stride"]] = 1
         src = x.data
     elif isinstance(x, ImageList):
         src, offsets = x.addresses()
         table[:, COL["offset"]] = offsets
-        table[:, strides] = [t.stride() for t in x]
+        table[:, _STRIDES] = [t.stride() for t in x]
     else:
         if layout == "NCHW":
             sn, sc, sh, sw = x.stride()
@@ -101,15 +109,14 @@ def param_table(
         else:
             sn, sh, sw, sc = x.stride()
         table[:, COL["offset"]] = np.arange(n, dtype=np.int64) * sn
-        table[:, strides] = (sh, sw, sc)
+        table[:, _STRIDES] = (sh, sw, sc)
         src = x
-    table[:, _cols("box_top", "box_left", "box_height", "box_width")] = params.boxes.numpy()
-    table[:, _cols("resized_height", "resized_width")] = params.resized.numpy()
-    table[:, _cols("window_top", "window_left")] = params.offsets.numpy()
+    # the geometry's columns follow each other in COLUMNS: written as blocks
+    table[:, _BOX] = params.boxes.numpy()
+    table[:, _RESIZED] = params.resized.numpy()
+    table[:, _WINDOW] = params.offsets.numpy()
     table[:, COL["flip"]] = params.flip.numpy()
-    box = table[:, _cols("box_height", "box_width")]
-    resized = table[:, _cols("resized_height", "resized_width")]
-    table[:, _cols("taps_height", "taps_width")] = taps(box, resized, interpolation, antialias)
+    table[:, _TAPS] = taps(table[:, _BOX_HW], table[:, _RESIZED], interpolation, antialias)
     return table, src
 
 
@@ -124,9 +131,9 @@ def taps(box: np.ndarray, resized: np.ndarray, interpolation: str, antialias: bo
     half = 2 if interpolation == "bicubic" else 1
     if not antialias:
         return np.full((len(box), 2), 2 * half, np.int64)
-    scale = box.astype(np.float32) / resized.astype(np.float32)
+    scale = box.astype(np.float32) / resized.astype(np.float32)  # float32, as the kernel's
     widen = np.maximum(scale, np.float32(1.0)).astype(np.float64)
-    return (np.ceil(2 * half * widen) + 1).astype(np.int64)
+    return np.ceil(2 * half * widen).astype(np.int64) + 1
 
 
 @dataclass(eq=False)
@@ -202,6 +209,19 @@ class TableCache:
                 self._evict()
         return entry.table
 
+    def once(self, table: np.ndarray, device: torch.device) -> Tensor:
+        """The device copy of a table that will not recur (random parameters), made on the
+        current stream and not kept: no lookup, no event. Inside a capture the copy is kept
+        with its pinned source for the graph's replays."""
+        if device.type != "cuda":
+            return torch.from_numpy(table).to(device)
+        capturing = torch.cuda.is_current_stream_capturing()
+        entry = self._copy(table, device, None, capturing)
+        if capturing:
+            with self._lock:
+                self._captured.append(entry)
+        return entry.table
+
     @staticmethod
     def _copy(table: np.ndarray, device: torch.device, stream: Any, capturing: bool) -> _Entry:
         host = torch.from_numpy(table)
@@ -210,7 +230,7 @@ class TableCache:
         pinned = torch.empty(host.shape, dtype=host.dtype, pin_memory=True)
         pinned.copy_(host)
         entry = _Entry(pinned, pinned.to(device, non_blocking=True), kept=capturing)
-        if not capturing:
+        if not capturing and stream is not None:
             entry.copied = torch.cuda.Event()
             entry.copied.record(stream)
             entry.readers.add(stream)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -48,11 +49,11 @@ MANY_SIZES = (RaggedBatch, ImageList, EncodedBatch)
 Batch = Tensor | RaggedBatch | ImageList | EncodedBatch
 
 
-def batch_sizes(x: Batch, layout: str = "NHWC") -> tuple[list[tuple[int, int]], int]:
+def batch_sizes(x: Batch, layout: str = "NHWC") -> tuple[np.ndarray, int]:
     """The (H, W) of every image of a batch tensor, :class:`gpuprep.RaggedBatch`,
     :class:`~gpuprep.data.image_list.ImageList` or
     :class:`~gpuprep.data.encoded_batch.EncodedBatch` (from its headers: nothing is
-    decoded), and the channel count; checks the batch
+    decoded), as an (N, 2) int64 array, and the channel count; checks the batch
     (:func:`gpuprep.ops.checks.check_batch`)."""
     if isinstance(x, MANY_SIZES):
         max_value(x.dtype)
@@ -63,7 +64,9 @@ def batch_sizes(x: Batch, layout: str = "NHWC") -> tuple[list[tuple[int, int]], 
                 f"order). Got layout={layout!r}: leave layout at its default, 'NHWC'; "
                 f"layout='NCHW' is for dense (N, C, H, W) batch tensors."
             )
-        return x.sizes, x.channels
+        if isinstance(x, RaggedBatch):
+            return x.host_array[:, :2], x.channels
+        return np.asarray(x.sizes, dtype=np.int64).reshape(-1, 2), x.channels
     c = check_batch(x, layout)
     n = int(x.shape[0])
     h, w = (
@@ -71,7 +74,9 @@ def batch_sizes(x: Batch, layout: str = "NHWC") -> tuple[list[tuple[int, int]], 
         if layout == "NHWC"
         else (int(x.shape[2]), int(x.shape[3]))
     )
-    return [(h, w)] * n, c
+    sizes = np.empty((n, 2), np.int64)
+    sizes[:] = (h, w)
+    return sizes, c
 
 
 # --------------------------------------------------------------------- the geometry path
@@ -210,10 +215,11 @@ def run_geometry(
     sizes, channels = batch_sizes(x, layout)
     check_channels(channels, mean.shape[1], (len(sizes), channels))
     check_channels(channels, std.shape[1], (len(sizes), channels))
+    memo = None  # what the backend derives from these parameters, kept with them
     if params is not None:
         params = check_params(params, sizes)
     elif plan is not None:
-        params = plan.sample(sizes)
+        params, memo = plan.draw(sizes)
     if isinstance(x, EncodedBatch):
         x = x.decode()
     if params is None:  # nothing to resample: images of one size take the plain path
@@ -252,7 +258,7 @@ def run_geometry(
         scale, bias = scale_bias(mean, std, x.device, x.dtype, cache, mode, unit=unit)
         backends.resample_normalize(
             x, params, scale, bias, out, antialias=antialias, interpolation=interpolation,
-            layout=layout, clamp=clamp,
+            layout=layout, clamp=clamp, memo=memo, recurring=plan is None or not plan.random,
         )  # fmt: skip
         if augment is None:
             return out

@@ -17,6 +17,7 @@ from helpers import MEAN3, SLEEP, STD3, FakeStream
 import gpuprep
 from gpuprep.geometry import GeometryParams
 from gpuprep.kernels import table as T
+from gpuprep.kernels.passes import PLAN_COLUMNS
 from gpuprep.kernels.table import COL, COLUMNS, NCOL, TableCache, param_table
 
 
@@ -98,15 +99,27 @@ def test_every_column_is_written_and_read_by_its_name():
     builder = inspect.getsource(T.param_table)
     body = builder[builder.index("    n = len(params)") :]  # after the signature
     written = set(re.findall(r'"([a-z_]+)"', body))
+    # columns written as a block: _NAME = _block("first", "last"), the columns between
+    module = inspect.getsource(T)
+    for constant, first, last in re.findall(
+        r'^(_[A-Z_]+) = _block\("(\w+)", "(\w+)"\)', module, re.M
+    ):
+        if constant in body:
+            written |= set(COLUMNS[COL[first] : COL[last] + 1])
     assert written == set(COLUMNS), set(COLUMNS) ^ written
-    kernel_file = inspect.getsourcefile(T).replace("table.py", "resample.py")
-    source = open(kernel_file).read()
-    for name in COLUMNS:
+    for kernel in ("resample.py", "separable.py"):
+        source = open(inspect.getsourcefile(T).replace("table.py", kernel)).read()
+        for name in COLUMNS:
+            constant = "_" + name.upper()
+            assert f'{constant} = tl.constexpr(COL["{name}"])' in source, (kernel, name)
+            assert f"row + {constant}" in source, (kernel, name)
+        assert "n * _NCOL" in source and not re.search(r"row \+ \d", source), kernel
+    source = open(inspect.getsourcefile(T).replace("table.py", "separable.py")).read()
+    assert "_NCOL = tl.constexpr(PLAN_NCOL)" in source
+    for name in PLAN_COLUMNS:  # the separable kernel's own columns, after the direct ones
         constant = "_" + name.upper()
-        assert f'{constant} = tl.constexpr(COL["{name}"])' in source, name
+        assert f'{constant} = tl.constexpr(PLAN_COL["{name}"])' in source, name
         assert f"row + {constant}" in source, name
-    assert "_NCOL = tl.constexpr(NCOL)" in source and "n * _NCOL" in source
-    assert not re.search(r"row \+ \d", source)  # no column by its number
 
 
 # ------------------------------------------------------ the cache of device copies, on streams
