@@ -6,27 +6,33 @@ Three cases, each timed for every path that runs on the device:
 * ``eval``: a :class:`gpuprep.RaggedBatch` of 64 variable-size images -> Resize(256),
   CenterCrop(224), normalize;
 * ``train``: the same images -> RandomResizedCrop(224), RandomHorizontalFlip, normalize
-  (one draw of parameters, the same for every path).
+  (one draw of parameters, the same for every path);
 
-The paths: ``triton`` (:class:`gpuprep.Preprocess` with ``backend="triton"``, one launch),
-``torch`` (``backend="torch"``, the reference path), ``kornia`` (batched: ``crop_and_resize``
-of the boxes, flips, ``kornia.enhance.normalize``; variable-size images are first padded
-into one float tensor, which counts, and kornia resamples without antialiasing) and
-``tv2 per sample`` (torchvision.transforms.v2.functional per image on the device, then
-``torch.stack``).
+and on CUDA ``eval x4`` and ``train x4``, the same on 4x the images (256), the Triton path
+alone: the host's part of a call against the device's work at a large batch.
 
-Each row: milliseconds per batch (median; CUDA events on a GPU), images/s, and GB/s counting
-the source pixels that the outputs depend on read once (for a geometry case: each box times
-the share of its resized image that the window keeps) and the float32 output written once,
-next to the device's copy bandwidth measured in the same run
-(:func:`gpuprep.bench.timing.copy_bandwidth`: ``x copy``). Every row is the median of R timed
-calls.
-A call between two CUDA events also counts the host's part (the layer's checks, the launch
-path) where the device waits for it, so on CUDA the ``triton`` path (and the ``torch`` path's
-plain case) is also timed as CUDA graph replays, back to back: the device's work alone
-(``device_ms``), which the kernel bandwidth targets use. On CUDA, also a RaggedBatch's
-host-to-device copy against a plain pinned copy of as many bytes. ``gpuprep-bench`` prints
-the table and the targets.
+The paths: ``triton`` (:class:`gpuprep.Preprocess` with ``backend="triton"``: the kernel
+the backend's rule picks, the separable one for these shrinking presets), ``triton direct``
+(the same with the direct 2-D geometry kernel, the one the separable kernel replaced, side
+by side), ``torch`` (``backend="torch"``, the reference path), ``kornia`` (batched:
+``crop_and_resize`` of the boxes, flips, ``kornia.enhance.normalize``; variable-size images
+are first padded into one float tensor, which counts, and kornia resamples without
+antialiasing) and ``tv2 per sample`` (torchvision.transforms.v2.functional per image on the
+device, then ``torch.stack``).
+
+Each row: milliseconds per batch (median; CUDA events around one call on a GPU, so the
+host's part counts where the device waits for it), images/s, and GB/s counting the source
+pixels that the outputs depend on read once (for a geometry case: each box times the share
+of its resized image that the window keeps) and the float32 output written once, next to
+the device's copy bandwidth measured in the same run
+(:func:`gpuprep.bench.timing.copy_bandwidth`: ``x copy``). Every row is the median of R
+timed calls. On CUDA the Triton rows (and the torch path's plain row) are also timed as
+their device work alone (``device_ms``): the call on copies of its input that together
+make 4x the L2 cache (so that no call finds its input cached by the one before), captured
+back to back in one CUDA graph and replayed, against the copy timed the same way
+(:func:`gpuprep.bench.timing.graph_copy_bandwidth`); the kernel targets use these. On CUDA,
+also a RaggedBatch's host-to-device copy against a plain pinned copy of as many bytes.
+``gpuprep-bench`` prints the table and the targets.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ import torch
 
 import gpuprep
 from gpuprep import GeometryParams
-from gpuprep.kernels.backends import triton_unavailable
+from gpuprep.kernels.backends import geometry_kernel, triton_unavailable
 
 from . import timing
 
@@ -51,15 +57,28 @@ __all__ = [
 ]
 
 CASES = ("plain", "eval", "train")
-PATHS = ("triton", "torch", "kornia", "tv2 per sample")
+# On CUDA only: the geometry presets on 4x the images, the Triton path alone (the host's
+# part of a call against the device's work at a large batch).
+LARGE = ("eval x4", "train x4")
+PATHS = ("triton", "triton direct", "torch", "kornia", "tv2 per sample")
 # On CUDA these (case, path) are also timed as a CUDA graph's replays: the device's work
 # alone. The torch path's geometry is left out: its per-sample work is not made to be
 # captured (a capture it breaks could leave the rows after it without a device).
-GRAPHED = {("plain", "triton"), ("eval", "triton"), ("train", "triton"), ("plain", "torch")}
+GRAPHED = {
+    ("plain", "triton"),
+    ("eval", "triton"),
+    ("train", "triton"),
+    ("eval", "triton direct"),
+    ("train", "triton direct"),
+    ("eval x4", "triton"),
+    ("train x4", "triton"),
+    ("plain", "torch"),
+}
+MAX_COPIES = 16  # the most copies of an input a graph rotates through
 
 
 def _geometry(case: str) -> tuple:
-    if case == "eval":
+    if case.startswith("eval"):
         return (gpuprep.Resize(256), gpuprep.CenterCrop(224))
     return (
         gpuprep.RandomResizedCrop(224, generator=torch.Generator().manual_seed(0)),
@@ -86,6 +105,27 @@ def _mean_std(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _bind(layer: gpuprep.Preprocess, x: Any, params: Any = None) -> Callable[[], Any]:
     return lambda: layer(x, params=params)
+
+
+def _direct(call: Callable[[], Any]) -> Callable[[], Any]:
+    """``call`` with the direct geometry kernel, whatever the backend's rule picks: the
+    kernel the separable one replaced, side by side."""
+
+    def direct() -> Any:
+        with geometry_kernel("direct"):
+            return call()
+
+    return direct
+
+
+def _copies(x: Any, k: int) -> list[Any]:
+    """``x`` and k - 1 copies of it (a tensor, or a RaggedBatch with its own data)."""
+    if isinstance(x, gpuprep.RaggedBatch):
+        return [x] + [
+            gpuprep.RaggedBatch(x.data.clone(), x.shapes, host_shapes=x.host_shapes)
+            for _ in range(k - 1)
+        ]
+    return [x] + [x.clone() for _ in range(k - 1)]
 
 
 def _plain_paths(x: torch.Tensor) -> dict[str, Callable[[], Any]]:
@@ -130,6 +170,7 @@ def _geometry_paths(
     for backend in ("triton", "torch"):
         layer = gpuprep.Preprocess(geometry=_geometry(case), backend=backend).to(device)
         paths[backend] = _bind(layer, batch, params)
+    paths["triton direct"] = _direct(paths["triton"])
 
     boxes = params.boxes.tolist()
     resized = params.resized.tolist()
@@ -183,7 +224,7 @@ def _geometry_paths(
 def unavailable(path: str, device: torch.device | str) -> str | None:
     """Why ``path`` cannot run on ``device`` here (Triton off CUDA or missing, kornia not
     installed), or None where it can."""
-    if path == "triton":
+    if path in ("triton", "triton direct"):
         return triton_unavailable(device)
     if path == "kornia":
         try:
@@ -213,8 +254,11 @@ def kernel_benchmark(
     Returns:
         ``{"rows": [...], "copy_Bps": ..., "h2d": {...}}``: a row per case and path
         (``skipped`` says why a path did not run: Triton off CUDA, kornia missing), the
-        device copy bandwidth (read + write), and on CUDA the RaggedBatch host-to-device
-        figures against the pinned copy of ``bandwidth``.
+        device copy bandwidth (read + write) per call, and on CUDA the same copy timed as
+        the graphed rows are (``copy_graph``: :func:`gpuprep.bench.timing.
+        graph_copy_bandwidth`), the RaggedBatch host-to-device figures against the pinned
+        copy of ``bandwidth``, and the cases ``eval x4`` and ``train x4`` (4x the images,
+        the Triton path alone).
     """
     rng = np.random.default_rng(0)
     plain = torch.from_numpy(rng.integers(0, 256, (plain_batch, *plain_size, 3), dtype=np.uint8))
@@ -225,28 +269,44 @@ def kernel_benchmark(
         bandwidth = timing.copy_bandwidth(device, int(plain.numel()))
     copy_Bps = bandwidth["copy_Bps"]
     out: dict[str, Any] = {"rows": [], "copy_Bps": copy_Bps}
-    if device.type == "cuda":
+    cuda = device.type == "cuda"
+    graph_Bps = copy_Bps
+    if cuda:
         nbytes = int(host.data.numel())
         pinned = host.pin_memory()
         h2d = nbytes / timing.call_median(
             lambda: pinned.to(device, non_blocking=True), device, repeats
         )
         out["h2d"] = {"bytes": nbytes, "ragged_Bps": h2d, "pinned_Bps": bandwidth["h2d_Bps"]}
+        out["copy_graph"] = timing.graph_copy_bandwidth(device, int(plain.numel()), repeats)
+        graph_Bps = out["copy_graph"]["copy_Bps"]
+        out["l2_bytes"] = out["copy_graph"]["l2_bytes"]
+        large = gpuprep.collate_ragged(list(images[:geometry_batch]) * 4).to(device)
 
-    for case in CASES:
+    for case in CASES + (LARGE if cuda else ()):
         params = None
         if case == "plain":
-            made = _plain_paths(plain)
+            x: Any = plain
             n = plain_batch
+
+            def build(v: Any, case: str = case, params: Any = None) -> dict:
+                return _plain_paths(v)
         else:
-            params = gpuprep.Preprocess(geometry=_geometry(case)).sample(ragged)
-            made = _geometry_paths(ragged, case, params)
-            n = len(ragged)
-        read = _source_bytes(plain if params is None else ragged, params)
+            x = large if case in LARGE else ragged
+            params = gpuprep.Preprocess(geometry=_geometry(case)).sample(x)
+            n = len(x)
+
+            def build(v: Any, case: str = case, params: Any = params) -> dict:
+                return _geometry_paths(v, case, params)
+
+        made = build(x)
+        read = _source_bytes(x, params)
         rows, outputs = [], {}
-        for name in paths:
+        for name in paths if case not in LARGE else ("triton",):
             row: dict[str, Any] = {"case": case, "path": name, "device": str(device), "batch": n}
             why = unavailable(name, device)
+            if why is None and name not in made:
+                why = "no geometry: the plain path has one kernel"
             if why is not None:
                 rows.append({**row, "skipped": why})
                 continue
@@ -262,17 +322,8 @@ def kernel_benchmark(
                 GBps=(read + written) / seconds / 1e9,
                 vs_copy=(read + written) / seconds / copy_Bps,
             )
-            if device.type == "cuda" and (case, name) in GRAPHED:
-                try:
-                    dev_s = timing.graph_median(fn, device, repeats)
-                except Exception as e:  # what a path cannot capture, the row says
-                    row["device_ms_skipped"] = f"{type(e).__name__}: {e}"[:200]
-                else:
-                    row.update(
-                        device_ms=dev_s * 1e3,
-                        device_GBps=(read + written) / dev_s / 1e9,
-                        device_vs_copy=(read + written) / dev_s / copy_Bps,
-                    )
+            if cuda and (case, name) in GRAPHED:
+                row.update(_replayed(x, name, build, device, repeats, read + written, graph_Bps))
             rows.append(row)
         reference = outputs.get("torch")
         for row in rows:
@@ -285,6 +336,37 @@ def kernel_benchmark(
         if "ms_per_batch" in row and row["case"] in torch_ms:
             row["speedup_vs_torch"] = torch_ms[row["case"]] / row["ms_per_batch"]
     return out
+
+
+def _replayed(
+    x: Any,
+    name: str,
+    build: Callable[[Any], dict],
+    device: torch.device,
+    repeats: int,
+    moved: int,
+    copy_Bps: float,
+) -> dict[str, Any]:
+    """A path's device work alone: calls on copies of its input that together make 4x the
+    L2 cache (at most :data:`MAX_COPIES`), replayed in one CUDA graph
+    (:func:`gpuprep.bench.timing.rotated_graph_median`), against the copy timed the same
+    way; or why it could not be captured."""
+    nbytes = int(x.data.numel() * x.data.element_size()) if hasattr(x, "data") else 0
+    if isinstance(x, torch.Tensor):
+        nbytes = int(x.numel() * x.element_size())
+    k = min(timing.rotation(nbytes, timing.l2_bytes(device)), MAX_COPIES)
+    try:
+        calls = [build(v)[name] for v in _copies(x, k)]
+        dev_s = timing.rotated_graph_median(calls, device, repeats)
+    except Exception as e:  # what a path cannot capture, the row says
+        return {"device_ms_skipped": f"{type(e).__name__}: {e}"[:200]}
+    return {
+        "device_ms": dev_s * 1e3,
+        "device_GBps": moved / dev_s / 1e9,
+        "device_vs_copy": moved / dev_s / copy_Bps,
+        "rotated_copies": k,
+        "rotated_bytes": k * nbytes,
+    }
 
 
 def disagreements(results: dict[str, dict[str, Any]]) -> list[str]:

@@ -282,7 +282,7 @@ def test_the_device_work_alone_every_path_and_case(tmp_path, capsys):
     rows = {(r["case"], r["path"]): r for r in result["rows"]}
     assert set(rows) == {(c, p) for c in ("plain", "eval", "train") for p in bench_kernels.PATHS}
     for (case, path), r in rows.items():
-        if path == "triton" and not torch.cuda.is_available():
+        if path in ("triton", "triton direct") and not torch.cuda.is_available():
             assert "CUDA" in r["skipped"]
             continue
         if path == "kornia" and "skipped" in r:
@@ -325,17 +325,41 @@ def test_the_kernel_targets_take_the_device_time_where_it_was_measured():
     row = dict(ms_per_batch=2.0, vs_copy=0.25, speedup_vs_torch=6.0)
     result = {
         "rows": [
-            {"case": "plain", "path": "triton", **row, "device_vs_copy": 0.75},
+            {"case": "plain", "path": "triton", **row, "device_vs_copy": 0.75, "device_ms": 1.8},
             {"case": "eval", "path": "triton", **row},  # no graph: the call's own time
             {"case": "train", "path": "triton", **row, "device_ms_skipped": "RuntimeError: x"},
+            {"case": "eval x4", "path": "triton", **row, "device_ms": 1.0, "device_vs_copy": 0.5},
+            {
+                "case": "train",
+                "path": "triton direct",
+                **row,
+                "device_ms": 3.0,
+                "device_vs_copy": 0.1,
+            },
         ],
         "copy_Bps": 1e9,
     }
-    got = {name: value for name, value, _ in bench_targets.kernel_targets(result)}
+    goals = bench_targets.kernel_targets(result)
+    got = {name: value for name, value, *_ in goals}
     assert got["plain kernel / device copy bandwidth"] == 0.75
     assert got["eval kernel / device copy bandwidth"] == 0.25
     assert got["train kernel / device copy bandwidth"] == 0.25
     assert got["eval kernel vs the torch path"] == 6.0
+    # the per-call figure against the device's time alone, an upper bound
+    assert got["plain layer call / its device work"] == pytest.approx(2.0 / 1.8)
+    assert got["eval x4 layer call / its device work"] == 2.0
+    bounds = {name: rest for name, _, *rest in goals}
+    assert bounds["eval x4 layer call / its device work"] == [1.3, "<="]
+    # the direct kernel's ratio only where both were replayed
+    assert not any("direct kernel" in name for name in got)
+    replayed = {"case": "train", "path": "triton", **row, "device_ms": 1.0, "device_vs_copy": 0.3}
+    got = {
+        name: value
+        for name, value, *_ in bench_targets.kernel_targets(
+            {**result, "rows": [*result["rows"][:2], replayed, *result["rows"][3:]]}
+        )
+    }
+    assert got["train kernel vs the direct kernel, replayed"] == 3.0
     table = report.kernel_table(
         {
             **result,
@@ -625,11 +649,24 @@ def test_the_device_work_alone_is_timed_from_graph_replays_too():
         assert r["device_ms"] > 0
         moved = r["bytes_read"] + r["bytes_written"]
         assert r["device_GBps"] == pytest.approx(moved / r["device_ms"] / 1e6)
-        assert r["device_vs_copy"] == pytest.approx(r["device_GBps"] * 1e9 / result["copy_Bps"])
+        graph_Bps = result["copy_graph"]["copy_Bps"]
+        assert r["device_vs_copy"] == pytest.approx(r["device_GBps"] * 1e9 / graph_Bps)
+        assert 2 <= r["rotated_copies"] <= bench_kernels.MAX_COPIES
         assert r["max_abs_err_vs_torch"] <= 1e-3
+    for case in ("eval", "train"):  # the kernel the separable one replaced, side by side
+        direct = rows[case, "triton direct"]
+        assert direct["device_ms"] > 0 and direct["max_abs_err_vs_torch"] <= 1e-3
+    for case in ("eval x4", "train x4"):  # 4x the images, the Triton path alone
+        assert rows[case, "triton"]["batch"] == 16 and rows[case, "triton"]["device_ms"] > 0
+        assert (case, "torch") not in rows
+    assert result["copy_graph"]["copies"] >= 2 and result["l2_bytes"] > 0
     assert "device_ms" in rows["plain", "torch"]
     assert "device_ms" not in rows["plain", "kornia"] and "device_ms" not in rows["eval", "torch"]
-    got = {name: value for name, value, _ in bench_targets.kernel_targets(result)}
+    got = {name: value for name, value, *_ in bench_targets.kernel_targets(result)}
     assert got["plain kernel / device copy bandwidth"] == rows["plain", "triton"]["device_vs_copy"]
     assert got["eval kernel / device copy bandwidth"] == rows["eval", "triton"]["device_vs_copy"]
-    assert "graph ms" in report.kernel_table(result)
+    assert "eval kernel vs the direct kernel, replayed" in got
+    assert "eval x4 layer call / its device work" in got
+    assert "graph ms" in report.kernel_table(result) and "graph x copy" in report.kernel_table(
+        result
+    )
