@@ -30,7 +30,7 @@ timed calls. On CUDA the Triton rows (and the torch path's plain row) are also t
 their device work alone (``device_ms``): the call on copies of its input that together
 make 4x the L2 cache (so that no call finds its input cached by the one before), captured
 back to back in one CUDA graph and replayed, against the copy timed the same way
-(:func:`gpuprep.bench.timing.graph_copy_bandwidth`); the kernel targets use these. On CUDA,
+(:func:`gpuprep.bench.graphs.graph_copy_bandwidth`); the kernel targets use these. On CUDA,
 also a RaggedBatch's host-to-device copy against a plain pinned copy of as many bytes.
 ``gpuprep-bench`` prints the table and the targets.
 """
@@ -47,7 +47,7 @@ import gpuprep
 from gpuprep import GeometryParams
 from gpuprep.kernels.backends import geometry_kernel, triton_unavailable
 
-from . import timing
+from . import graphs, timing
 
 __all__ = [
     "PATHS",
@@ -255,7 +255,7 @@ def kernel_benchmark(
         ``{"rows": [...], "copy_Bps": ..., "h2d": {...}}``: a row per case and path
         (``skipped`` says why a path did not run: Triton off CUDA, kornia missing), the
         device copy bandwidth (read + write) per call, and on CUDA the same copy timed as
-        the graphed rows are (``copy_graph``: :func:`gpuprep.bench.timing.
+        the graphed rows are (``copy_graph``: :func:`gpuprep.bench.graphs.
         graph_copy_bandwidth`), the RaggedBatch host-to-device figures against the pinned
         copy of ``bandwidth``, and the cases ``eval x4`` and ``train x4`` (4x the images,
         the Triton path alone).
@@ -278,7 +278,7 @@ def kernel_benchmark(
             lambda: pinned.to(device, non_blocking=True), device, repeats
         )
         out["h2d"] = {"bytes": nbytes, "ragged_Bps": h2d, "pinned_Bps": bandwidth["h2d_Bps"]}
-        out["copy_graph"] = timing.graph_copy_bandwidth(device, int(plain.numel()), repeats)
+        out["copy_graph"] = graphs.graph_copy_bandwidth(device, int(plain.numel()), repeats)
         graph_Bps = out["copy_graph"]["copy_Bps"]
         out["l2_bytes"] = out["copy_graph"]["l2_bytes"]
         large = gpuprep.collate_ragged(list(images[:geometry_batch]) * 4).to(device)
@@ -349,15 +349,15 @@ def _replayed(
 ) -> dict[str, Any]:
     """A path's device work alone: calls on copies of its input that together make 4x the
     L2 cache (at most :data:`MAX_COPIES`), replayed in one CUDA graph
-    (:func:`gpuprep.bench.timing.rotated_graph_median`), against the copy timed the same
+    (:func:`gpuprep.bench.graphs.rotated_graph_median`), against the copy timed the same
     way; or why it could not be captured."""
     nbytes = int(x.data.numel() * x.data.element_size()) if hasattr(x, "data") else 0
     if isinstance(x, torch.Tensor):
         nbytes = int(x.numel() * x.element_size())
-    k = min(timing.rotation(nbytes, timing.l2_bytes(device)), MAX_COPIES)
+    k = min(graphs.rotation(nbytes, graphs.l2_bytes(device)), MAX_COPIES)
     try:
         calls = [build(v)[name] for v in _copies(x, k)]
-        dev_s = timing.rotated_graph_median(calls, device, repeats)
+        dev_s = graphs.rotated_graph_median(calls, device, repeats)
     except Exception as e:  # what a path cannot capture, the row says
         return {"device_ms_skipped": f"{type(e).__name__}: {e}"[:200]}
     return {

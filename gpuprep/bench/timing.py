@@ -10,11 +10,7 @@
 * :func:`event_median`: the median seconds of repeated calls on the current CUDA stream,
   between two CUDA events (the host's part counts where the device waits for it).
 * :func:`call_median`: CUDA events on a GPU, the wall clock on the CPU.
-* :func:`graph_median`: a call captured in a CUDA graph and replayed back to back: the
-  device's work alone. :func:`rotated_graph_median`: calls on copies of their input that
-  together are at least 4x the L2 cache (:func:`rotation`), captured in one graph and
-  replayed, so that no call finds its input in the cache; :func:`graph_copy_bandwidth`:
-  the copy reference timed that way.
+* CUDA graph replays, the device's work alone: :mod:`gpuprep.bench.graphs`.
 * :func:`copy_bandwidth`: a device's copy bandwidth, measured once a run: what the floors
   and the ``x copy`` columns are measured against (made of :func:`memcpy_bandwidth` on the
   CPU, :func:`cuda_bandwidth` on CUDA).
@@ -45,12 +41,10 @@ __all__ = [
     "copy_bandwidth",
     "close_workers",
     "cpu_seconds",
+    "byte_size",
     "cpu_tick",
     "cuda_bandwidth",
     "event_median",
-    "graph_copy_bandwidth",
-    "graph_median",
-    "l2_bytes",
     "lap",
     "loader_pids",
     "memcpy_bandwidth",
@@ -58,8 +52,6 @@ __all__ = [
     "progress_note",
     "proc_cpu_seconds",
     "rotated",
-    "rotated_graph_median",
-    "rotation",
     "sync",
     "wall_median",
 ]
@@ -192,99 +184,6 @@ def call_median(fn: Callable[[], Any], device: torch.device, repeats: int) -> fl
         return event_median(fn, repeats)
 
 
-def graph_median(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
-    """Median seconds of ``fn``'s device work alone: ``fn`` captured in a CUDA graph, the
-    graph replayed 10 times back to back between two events, so that no host work (checks,
-    the launch path) sits between the kernels. Raises what the capture raises."""
-    replays = 10
-    with torch.cuda.device(device):
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):  # warm-up off the capture: compiles, caches tables
-            fn()
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            fn()
-
-        def replay() -> None:
-            for _ in range(replays):
-                graph.replay()
-
-        return event_median(replay, repeats) / replays
-
-
-def l2_bytes(device: torch.device) -> int:
-    """The L2 cache of a CUDA device in bytes (50 MiB, an H100's, where torch does not say)."""
-    props = torch.cuda.get_device_properties(device)
-    return int(getattr(props, "L2_cache_size", 0) or 50 << 20)
-
-
-def rotation(nbytes: int, l2: int, factor: int = 4) -> int:
-    """How many copies of an input of ``nbytes`` make at least ``factor`` times the L2
-    cache (``l2`` bytes) together; at least 2.
-
-    >>> rotation(38_535_168, 50 << 20), rotation(1 << 30, 50 << 20)
-    (6, 2)
-    """
-    return max(2, -(-factor * l2 // max(int(nbytes), 1)))
-
-
-def rotated_graph_median(
-    calls: Sequence[Callable[[], Any]], device: torch.device, repeats: int, replays: int = 3
-) -> float:
-    """Median seconds of one call's device work, each of ``calls`` reading its own copy of
-    the input (:func:`rotation` says how many): all of them captured back to back in one
-    CUDA graph (after a warm-up of each on a side stream), the graph replayed ``replays``
-    times between two events, the time divided by the calls made. No call finds its input
-    in the L2 cache, left there by the call before, and no host work sits between the
-    kernels. Raises what the capture raises."""
-    with torch.cuda.device(device):
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):  # warm-up off the capture: compiles, caches tables
-            for call in calls:
-                call()
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            for call in calls:
-                call()
-
-        def replay() -> None:
-            for _ in range(replays):
-                graph.replay()
-
-        return event_median(replay, repeats) / (replays * len(calls))
-
-
-def graph_copy_bandwidth(device: torch.device, nbytes: int, repeats: int = 7) -> dict[str, Any]:
-    """The device copy bandwidth timed as the kernels are: ``nbytes`` buffers copied into
-    others, as many pairs as make 4x the L2 cache, captured in one CUDA graph and replayed
-    (:func:`rotated_graph_median`); bytes read + written per second.
-
-    Returns:
-        ``{"copy_Bps", "bytes", "copies", "l2_bytes", "what"}``.
-    """
-    l2 = l2_bytes(device)
-    k = rotation(nbytes, l2)
-    src = [torch.full((nbytes,), i, dtype=torch.uint8, device=device) for i in range(k)]
-    dst = [torch.empty_like(t) for t in src]
-    calls = [lambda d=d, s=s: d.copy_(s) for d, s in zip(dst, src, strict=True)]
-    seconds = rotated_graph_median(calls, device, repeats)
-    what = (
-        f"{k} buffers of {_size(nbytes)} (4x the {_size(l2)} L2 together) each copied into "
-        f"another, in one CUDA graph replayed, bytes read + written, median of {repeats}"
-    )
-    return {
-        "copy_Bps": 2 * nbytes / seconds,
-        "bytes": nbytes,
-        "copies": k,
-        "l2_bytes": l2,
-        "what": what,
-    }
-
-
 def memcpy_bandwidth(nbytes: int = 256 << 20, repeats: int = 7) -> float:
     """CPU memcpy bandwidth in bytes/s: bytes read + written by a large ``copy_``."""
     src = torch.ones(nbytes // 4)
@@ -319,22 +218,22 @@ def copy_bandwidth(device: torch.device, nbytes: int, repeats: int = 7) -> dict[
     if device.type == "cuda":
         h2d, d2d = cuda_bandwidth(device, nbytes, repeats)
         what = (
-            f"a {_size(nbytes)} buffer copied into another on {device} between CUDA events, "
+            f"a {byte_size(nbytes)} buffer copied into another on {device} between CUDA events, "
             f"bytes read + written, median of {repeats}"
         )
         return {"copy_Bps": d2d, "bytes": nbytes, "what": what, "h2d_Bps": h2d}
     nbytes = 256 << 20
     what = (
-        f"a {_size(nbytes)} tensor copied into another in memory, bytes read + written, "
+        f"a {byte_size(nbytes)} tensor copied into another in memory, bytes read + written, "
         f"median of {repeats}"
     )
     return {"copy_Bps": memcpy_bandwidth(nbytes, repeats), "bytes": nbytes, "what": what}
 
 
-def _size(nbytes: int) -> str:
+def byte_size(nbytes: int) -> str:
     """``nbytes`` in MiB where it is a whole number of them, else in MB.
 
-    >>> _size(256 << 20), _size(256 * 224 * 224 * 3)
+    >>> byte_size(256 << 20), byte_size(256 * 224 * 224 * 3)
     ('256 MiB', '38.5 MB')
     """
     if nbytes % (1 << 20) == 0:

@@ -90,20 +90,25 @@ class RaggedBatch:
                     f"Got {len(host)}."
                 )
         _check_shapes(host, image_ndim)
-        offsets = [0]
-        for h, w, c in host:
-            offsets.append(offsets[-1] + h * w * c)
-        if offsets[-1] != data.numel():
+        # H, W, C and where each image starts, as one read-only array (the kernels' tables
+        # read it), made once here and carried by the batch's copies
+        arr = np.empty((len(host), 4), np.int64)
+        arr[:, :3] = np.array(host, dtype=np.int64)
+        ends = np.cumsum(arr[:, 0] * arr[:, 1] * arr[:, 2])
+        arr[:, 3] = ends - arr[:, 0] * arr[:, 1] * arr[:, 2]
+        arr.flags.writeable = False
+        total = int(ends[-1])
+        if total != data.numel():
             raise ValueError(
-                f"Expected data to hold {offsets[-1]} values, the sum of H * W * C over the "
+                f"Expected data to hold {total} values, the sum of H * W * C over the "
                 f"shapes. Got {data.numel()}."
             )
         self._data = data
         self._shapes = shapes
         self._image_ndim = image_ndim
         self._host_shapes: HostShapes = host
-        self._offsets = tuple(offsets)
-        self._host_array: np.ndarray | None = None
+        self._offsets = (*arr[:, 3].tolist(), total)
+        self._host_array = arr
 
     # ---------------------------------------------------------------------------- access
 
@@ -130,13 +135,7 @@ class RaggedBatch:
     @property
     def host_array(self) -> np.ndarray:
         """(N, 4) int64, read-only: H, W, C and the offset of every image, as one array
-        (made on first use, from the host shapes: no device read)."""
-        if self._host_array is None:
-            arr = np.empty((len(self._host_shapes), 4), np.int64)
-            arr[:, :3] = self._host_shapes
-            arr[:, 3] = self._offsets[:-1]
-            arr.flags.writeable = False
-            self._host_array = arr
+        (on the host: no device read)."""
         return self._host_array
 
     @property
@@ -211,7 +210,13 @@ class RaggedBatch:
         self._shapes.record_stream(stream)
 
     def _with(self, data: Tensor, shapes: Tensor) -> RaggedBatch:
-        return RaggedBatch(data, shapes, image_ndim=self._image_ndim, host_shapes=self._host_shapes)
+        """The same images in ``data`` and ``shapes`` (a copy of this batch's, elsewhere):
+        the host-side shapes and offsets are shared, not made again."""
+        out = object.__new__(RaggedBatch)
+        for name in self.__slots__:
+            object.__setattr__(out, name, getattr(self, name))
+        out._data, out._shapes = data, shapes
+        return out
 
     # --------------------------------------------------------------------------- pickling
 

@@ -131,9 +131,10 @@ def taps(box: np.ndarray, resized: np.ndarray, interpolation: str, antialias: bo
     half = 2 if interpolation == "bicubic" else 1
     if not antialias:
         return np.full((len(box), 2), 2 * half, np.int64)
-    scale = box.astype(np.float32) / resized.astype(np.float32)  # float32, as the kernel's
-    widen = np.maximum(scale, np.float32(1.0)).astype(np.float64)
-    return np.ceil(2 * half * widen).astype(np.int64) + 1
+    scale = np.divide(box, resized, dtype=np.float32)  # in float32, as the kernel computes it
+    reach = np.maximum(scale, np.float32(1.0), out=scale)
+    reach *= np.float32(2 * half)  # a power of 2: exact
+    return np.ceil(reach, out=reach).astype(np.int64) + 1
 
 
 @dataclass(eq=False)
