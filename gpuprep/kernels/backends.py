@@ -15,16 +15,22 @@ raises :class:`RuntimeError` saying why they cannot run. The rule, in this order
 4. Triton that does not import here, or a tensor not on a CUDA device (unless Triton runs
    interpreted, ``TRITON_INTERPRET=1`` set before it is imported, when CPU tensors work
    too): the torch path;
-5. otherwise the kernels: :mod:`gpuprep.kernels.normalize` (the plain path) and
-   :mod:`gpuprep.kernels.resample` (the geometry path), one launch per batch each.
+5. otherwise the kernels: :mod:`gpuprep.kernels.normalize` (the plain path, one launch
+   per batch) and for the geometry path the kernel :func:`choose_geometry_kernel` picks:
+   the separable one (:mod:`gpuprep.kernels.separable`, two launches) where some sample is
+   shrunk with antialias, the direct one (:mod:`gpuprep.kernels.resample`, one launch)
+   otherwise.
 
 For ``"triton"`` every "torch path" above but the first is a :class:`RuntimeError` naming
 the reason. Both paths check their arguments the same way before this choice
 (:mod:`gpuprep.ops.pipeline`); this module adds what the kernels need besides: the
-per-sample table of the geometry path (:mod:`gpuprep.kernels.table`), copied to the device
-without a sync and kept there by content in one :class:`~gpuprep.kernels.table.TableCache`
-shared by every stream: a table copied on one stream (a DeviceLoader's side stream) and
-read on another (the main stream) is waited for there on the device, not on the host.
+per-sample table of the geometry path (:mod:`gpuprep.kernels.table`, and the separable
+kernel's plan, :mod:`gpuprep.kernels.passes`), copied to the device without a sync and kept
+there by content in one :class:`~gpuprep.kernels.table.TableCache` shared by every stream:
+a table copied on one stream (a DeviceLoader's side stream) and read on another (the main
+stream) is waited for there on the device, not on the host. Parameters drawn at random are
+copied for their call alone; recurring ones (a fixed geometry on sizes it has seen) keep
+their table and plan with them, so the host derives them once.
 """
 
 from __future__ import annotations
@@ -223,7 +229,11 @@ def choose_geometry_kernel(table: np.ndarray, antialias: bool, interpolation: st
     is shrunk with antialias (its filter widens with the scale: the direct kernel reads
     taps_h x taps_w pixels per output pixel, the separable one taps_h + taps_w values),
     "direct" where none is (2 x 2 or 4 x 4 taps: one pass, no intermediate). Within
-    :func:`geometry_kernel`, the kernel it names."""
+    :func:`geometry_kernel`, the kernel it names.
+
+    The rule is reasoned from the work each kernel does, not yet from timings on a GPU:
+    ``gpuprep-bench`` times both side by side (the ``triton direct`` rows) for the cases
+    that decide it."""
     forced = _forced_kernel.get()
     if forced is not None:
         return forced

@@ -1,5 +1,6 @@
-"""What both Triton kernels share: the output rounding, the interpreter flag, the launch
-device and the per-channel statistics. Imports Triton.
+"""What the Triton kernels share: the resampling filter and its span along an axis (both
+geometry kernels), the output rounding, the interpreter flag, the launch device and the
+per-channel statistics. Imports Triton.
 
 The kernels use only what Triton 3.x has long provided (loads and stores with masks,
 ``range`` loops with bounds known at run time, ``tl.constexpr`` globals), no autotuning
