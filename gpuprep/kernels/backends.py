@@ -55,6 +55,7 @@ from .table import COL, TableCache, param_table
 __all__ = [
     "BACKENDS",
     "GEOMETRY_KERNELS",
+    "SCRATCH_LIMIT",
     "TRITON_INTERPOLATIONS",
     "TritonKernels",
     "check_backend",
@@ -201,6 +202,9 @@ def normalize(xv: Tensor, scale: Tensor, bias: Tensor, out: Tensor) -> Tensor:
 _tables = TableCache()
 
 GEOMETRY_KERNELS = ("separable", "direct")
+# The separable kernel's float32 intermediate, at most (bytes): a batch of large photos whose
+# intermediate would be larger takes the direct kernel, which needs none.
+SCRATCH_LIMIT = 1 << 30
 _forced_kernel: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "gpuprep_geometry_kernel", default=None
 )
@@ -230,6 +234,10 @@ def choose_geometry_kernel(table: np.ndarray, antialias: bool, interpolation: st
     taps_h x taps_w pixels per output pixel, the separable one taps_h + taps_w values),
     "direct" where none is (2 x 2 or 4 x 4 taps: one pass, no intermediate). Within
     :func:`geometry_kernel`, the kernel it names.
+
+    A batch whose separable intermediate would pass :data:`SCRATCH_LIMIT` (1 GiB: say 256
+    photos of 4000 x 3000 px cropped to 224) takes the direct kernel all the same
+    (:func:`resample_normalize` decides that, once the plan is made).
 
     The rule is reasoned from the work each kernel does, not yet from timings on a GPU:
     ``gpuprep-bench`` times both side by side (the ``triton direct`` rows) for the cases
@@ -289,7 +297,10 @@ def resample_normalize(
             plan = plan_passes(
                 table, params.size, channels, interpolation=interpolation, antialias=antialias
             )
-            table = plan.table
+            if 4 * plan.scratch > SCRATCH_LIMIT and _forced_kernel.get() is None:
+                plan = None  # too large an intermediate: the direct kernel, in one pass
+            else:
+                table = plan.table
         if memo is not None and key is not None:
             memo[key] = (table, plan)
     else:  # a key is made only for a RaggedBatch or a tensor

@@ -147,3 +147,30 @@ def test_the_rule_and_the_forced_kernel():
     with pytest.raises(ValueError, match="'separable' or 'direct'. Got 'fast'"):
         with backends.geometry_kernel("fast"):
             pass
+
+
+def test_too_large_an_intermediate_takes_the_direct_kernel(monkeypatch):
+    """A batch whose separable intermediate would pass SCRATCH_LIMIT takes the direct
+    kernel, which needs none; within geometry_kernel("separable") the separable one all the
+    same."""
+    launched = []
+    stub = backends.TritonKernels(
+        False,
+        None,
+        lambda *a, **k: launched.append("direct") or a[5],
+        lambda *a, **k: launched.append("separable") or a[6],
+    )
+    monkeypatch.setattr(backends, "triton_kernels", lambda: stub)
+    x = torch.zeros((2, 60, 50, 3), dtype=torch.uint8)
+    params = GeometryParams(
+        torch.tensor([[0, 0, 60, 50]] * 2), torch.tensor([[20, 20]] * 2),
+        torch.zeros((2, 2), dtype=torch.int64), torch.tensor([False, True]), (20, 20),
+    )  # fmt: skip
+    out = torch.empty((2, 3, 20, 20))
+    scale, bias = torch.ones(3), torch.zeros(3)
+    backends.resample_normalize(x, params, scale, bias, out)
+    monkeypatch.setattr(backends, "SCRATCH_LIMIT", 1000)
+    backends.resample_normalize(x, params, scale, bias, out)
+    with backends.geometry_kernel("separable"):
+        backends.resample_normalize(x, params, scale, bias, out)
+    assert launched == ["separable", "direct", "separable"]
