@@ -118,6 +118,10 @@ class Geometry:
             return self._draw(arr), None
         # the operations' settings are part of the key: one changed since is a new geometry
         key = (tuple(tuple(vars(op).values()) for op in self.ops), arr.tobytes())
+        try:
+            hash(key)
+        except TypeError:  # a setting changed to something unhashable: nothing is kept
+            return self._draw(arr), None
         with self._lock:
             hit = self._seen.get(key)
             if hit is not None:

@@ -85,3 +85,11 @@ def test_the_tables_are_derived_once_per_layout(monkeypatch):
     backends.resample_normalize(ragged, params, scale, bias, out, memo=memo)
     backends.resample_normalize(ragged, params, scale, bias, out, memo=memo)
     assert len(made) == 3 and len(memo) == 3
+
+
+def test_an_unhashable_setting_keeps_nothing():
+    crop = gpuprep.CenterCrop(16)
+    plan = Geometry((gpuprep.Resize(20), crop))
+    crop.size = [10, 12]  # set after construction, as a list
+    params, memo = plan.draw(sizes((30, 40)))
+    assert memo is None and params.size == (10, 12)
