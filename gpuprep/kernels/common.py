@@ -1,6 +1,7 @@
-"""What the Triton kernels share: the resampling filter and its span along an axis (both
-geometry kernels), the output rounding, the interpreter flag, the launch device and the
-per-channel statistics. Imports Triton.
+"""What the Triton kernels share: the resampling filter, its span and coefficients along
+an axis and the normalization of a resampled value (both geometry kernels), the output
+rounding, the interpreter flag, the launch device and the per-channel statistics. Imports
+Triton.
 
 The kernels use only what Triton 3.x has long provided (loads and stores with masks,
 ``range`` loops with bounds known at run time, ``tl.constexpr`` globals), no autotuning
@@ -22,7 +23,9 @@ from torch import Tensor
 __all__ = [
     "INTERPRETED",
     "channels_block",
+    "coefficients",
     "filter_weight",
+    "normalized",
     "on_device",
     "per_channel",
     "round_to_output",
@@ -91,6 +94,44 @@ def span(centre, scale, size, ANTIALIAS: tl.constexpr, BICUBIC: tl.constexpr):
         d0 = first.to(tl.float32) - src
         unit = scale * 0.0 + 1.0
     return first, count, d0, unit
+
+
+@triton.jit
+def coefficients(o, count, length, resized, window, flip, taps, ANTIALIAS: tl.constexpr,
+                 BICUBIC: tl.constexpr, A: tl.constexpr):  # fmt: skip
+    """Along one axis, for output positions ``o`` of ``count`` (flipped where ``flip`` is
+    set; the window starts at ``window`` in the box resized from ``length`` to
+    ``resized``): the first tap, the tap count, the first tap's distance and the filter's
+    unit (:func:`span`), and the weights' normalization (antialias: 1 / their sum over
+    the ``taps`` at most; without: 1). Both geometry kernels compute these once per
+    program and use them for every tap."""
+    r = tl.where(flip != 0, count - 1 - o, o) + window
+    # as torchvision's resize (F.interpolate, align_corners=False): the scale is box /
+    # resized in float32, a pixel's centre maps to scale * (r + 0.5)
+    scale = length.to(tl.float32) / resized.to(tl.float32)
+    centre = scale * (r.to(tl.float32) + 0.5)
+    first, n, d0, unit = span(centre, scale, length, ANTIALIAS, BICUBIC)
+    if ANTIALIAS:
+        total = tl.zeros(centre.shape, dtype=tl.float32)
+        for k in range(0, taps):
+            total += tl.where(k < n, filter_weight((d0 + k) * unit, BICUBIC, A), 0.0)
+        norm = tl.where(total != 0.0, 1.0 / tl.where(total != 0.0, total, 1.0), 0.0)
+    else:
+        norm = tl.zeros(centre.shape, dtype=tl.float32) + 1.0
+    return first, n, d0, unit, norm
+
+
+@triton.jit
+def normalized(value, c, cmask, scale_ptr, bias_ptr, scale_step, bias_step, top,
+               CLAMP: tl.constexpr):  # fmt: skip
+    """A resampled float32 value clamped to [0, top] where ``CLAMP`` (bicubic overshoots;
+    integer images stay in their range, as torchvision's do), times channel ``c``'s scale
+    plus its bias."""
+    if CLAMP:
+        value = tl.minimum(tl.maximum(value, 0.0), top)
+    scale = tl.load(scale_ptr + c * scale_step, mask=cmask, other=0.0)
+    bias = tl.load(bias_ptr + c * bias_step, mask=cmask, other=0.0)
+    return value * scale + bias
 
 
 # Whether Triton was imported with TRITON_INTERPRET=1: the kernels then run on CPU tensors.

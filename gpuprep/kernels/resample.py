@@ -13,11 +13,12 @@ from torch import Tensor
 from .common import (
     INTERPRETED,
     channels_block,
+    coefficients,
     filter_weight,
+    normalized,
     on_device,
     per_channel,
     round_to_output,
-    span,
 )
 from .table import COL, NCOL
 
@@ -112,29 +113,13 @@ def _resample_kernel(
     ox = p % OW
     # The output column ox shows column ox of the window, or column OW - 1 - ox when flipped;
     # the window sits at (win_t, win_l) in the resized box.
-    ry = oy + win_t
-    rx = tl.where(flip != 0, OW - 1 - ox, ox) + win_l
-
-    # Source coordinates, as torchvision's resize (F.interpolate, align_corners=False)
-    # computes them: the scale is box / resized in float32, a pixel's centre maps to
-    # scale * (i + 0.5).
-    scale_y = box_h.to(tl.float32) / res_h.to(tl.float32)
-    scale_x = box_w.to(tl.float32) / res_w.to(tl.float32)
-    cy = scale_y * (ry.to(tl.float32) + 0.5)
-    cx = scale_x * (rx.to(tl.float32) + 0.5)
-    y0, ny, dy, unit_y = span(cy, scale_y, box_h, ANTIALIAS, BICUBIC)
-    x0, nx, dx, unit_x = span(cx, scale_x, box_w, ANTIALIAS, BICUBIC)
-    if ANTIALIAS:
-        total_y = tl.zeros([BLOCK], dtype=tl.float32)
-        for k in range(0, taps_h):
-            total_y += tl.where(k < ny, filter_weight((dy + k) * unit_y, BICUBIC, A), 0.0)
-        total_x = tl.zeros([BLOCK], dtype=tl.float32)
-        for k in range(0, taps_w):
-            total_x += tl.where(k < nx, filter_weight((dx + k) * unit_x, BICUBIC, A), 0.0)
-        total = total_y * total_x
-        norm = tl.where(total != 0.0, 1.0 / tl.where(total != 0.0, total, 1.0), 0.0)
-    else:
-        norm = tl.zeros([BLOCK], dtype=tl.float32) + 1.0
+    y0, ny, dy, unit_y, norm_y = coefficients(
+        oy, OH, box_h, res_h, win_t, flip * 0, taps_h, ANTIALIAS, BICUBIC, A
+    )
+    x0, nx, dx, unit_x, norm_x = coefficients(
+        ox, OW, box_w, res_w, win_l, flip, taps_w, ANTIALIAS, BICUBIC, A
+    )
+    norm = norm_y * norm_x
 
     c = tl.arange(0, CP)
     cmask = c < C
@@ -160,12 +145,8 @@ def _resample_kernel(
             )
             acc += w[:, None] * v.to(tl.float32)
 
-    scale = tl.load(scale_ptr + c * scale_step, mask=cmask, other=0.0)
-    bias = tl.load(bias_ptr + c * bias_step, mask=cmask, other=0.0)
-    value = acc * norm[:, None]
-    if CLAMP:  # bicubic overshoots; integer images stay in their range, as torchvision's do
-        value = tl.minimum(tl.maximum(value, 0.0), top)
-    y = value * scale[None, :] + bias[None, :]
+    y = normalized(acc * norm[:, None], c[None, :], cmask[None, :], scale_ptr, bias_ptr,
+                   scale_step, bias_step, top, CLAMP)  # fmt: skip
     opix = oy * soh + ox * sow
     tl.store(
         out_ptr + n * son + opix[:, None] + c[None, :] * soc,

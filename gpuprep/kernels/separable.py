@@ -16,11 +16,12 @@ from torch import Tensor
 from .common import (
     INTERPRETED,
     channels_block,
+    coefficients,
     filter_weight,
+    normalized,
     on_device,
     per_channel,
     round_to_output,
-    span,
 )
 from .passes import BLOCK_M, BLOCK_N, PLAN_COL, PLAN_NCOL, SeparablePlan
 from .table import COL
@@ -53,35 +54,12 @@ _SCRATCH_OFFSET = tl.constexpr(PLAN_COL["scratch_offset"])
 
 
 @triton.jit
-def _coefficients(o, count, length, resized, window, flip, taps, ANTIALIAS, BICUBIC, A):
-    """For output positions ``o`` along the axis: the first tap, the tap count, the first
-    tap's distance, the filter's unit and the weights' normalization (antialias: 1 / their
-    sum), computed once per program and used for every value across the axis."""
-    r = tl.where(flip != 0, count - 1 - o, o) + window
-    scale = length.to(tl.float32) / resized.to(tl.float32)
-    centre = scale * (r.to(tl.float32) + 0.5)
-    first, n, d0, unit = span(centre, scale, length, ANTIALIAS, BICUBIC)
-    if ANTIALIAS:
-        total = tl.zeros(centre.shape, dtype=tl.float32)
-        for k in range(0, taps):
-            total += tl.where(k < n, filter_weight((d0 + k) * unit, BICUBIC, A), 0.0)
-        norm = tl.where(total != 0.0, 1.0 / tl.where(total != 0.0, total, 1.0), 0.0)
-    else:
-        norm = tl.zeros(centre.shape, dtype=tl.float32) + 1.0
-    return first, n, d0, unit, norm
-
-
-@triton.jit
 def _finish(value, c, cmask, scale_ptr, bias_ptr, scale_step, bias_step, top, out_ptr,
             CLAMP: tl.constexpr, FINAL: tl.constexpr):  # fmt: skip
     """The first pass's float32 value as it is; the second's clamped (bicubic of integer
-    images), normalized and rounded once to the output's dtype."""
+    images) and normalized; rounded once to the output's dtype."""
     if FINAL:
-        if CLAMP:
-            value = tl.minimum(tl.maximum(value, 0.0), top)
-        scale = tl.load(scale_ptr + c * scale_step, mask=cmask, other=0.0)
-        bias = tl.load(bias_ptr + c * bias_step, mask=cmask, other=0.0)
-        value = value * scale + bias
+        value = normalized(value, c, cmask, scale_ptr, bias_ptr, scale_step, bias_step, top, CLAMP)
     return round_to_output(value, out_ptr)
 
 
@@ -209,7 +187,7 @@ def _along_x(src, s_along, s_across, s_channel, length, resized, window, flip, t
         omask = (o < count) & cmask
         j = start_j + tl.arange(0, BM)  # the row
         jmask = j < across
-        first, nk, d0, unit, norm = _coefficients(
+        first, nk, d0, unit, norm = coefficients(
             o, count, length, resized, window, flip, taps, ANTIALIAS, BICUBIC, A
         )
         rows = j.to(tl.int64) * s_across
@@ -249,7 +227,7 @@ def _along_y(src, s_along, s_across, s_channel, length, resized, window, flip, t
         jj = e // C
         c = e % C
         emask = e < across * C
-        first, nk, d0, unit, norm = _coefficients(
+        first, nk, d0, unit, norm = coefficients(
             o, count, length, resized, window, flip, taps, ANTIALIAS, BICUBIC, A
         )
         values = jj.to(tl.int64) * s_across + c.to(tl.int64) * s_channel
