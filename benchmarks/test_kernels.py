@@ -3,10 +3,10 @@
 Cases (see gpuprep.bench.kernels): ``plain`` (--bench-batch images of --bench-size, uint8
 NHWC), ``eval`` and ``train`` (64 synthetic images with sides of 300 to 600 pixels, as a
 RaggedBatch, to 224 x 224). Paths: the Triton kernel (and the direct geometry kernel next to
-the separable one), the torch path, kornia batched and torchvision v2 per sample. CUDA cases synchronize inside the timed call. Reported: time per
-batch, and in extra_info images/s and GB/s (source pixels the output depends on read once,
-float32 output written once).
-"""
+the separable one), the torch path, kornia batched and torchvision v2 per sample. CUDA
+cases synchronize inside the timed call. Reported: time per batch, and in extra_info
+images/s and GB/s (source pixels the output depends on read once, float32 output written
+once)."""
 
 import pytest
 import torch

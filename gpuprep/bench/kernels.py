@@ -351,9 +351,8 @@ def _replayed(
     L2 cache (at most :data:`MAX_COPIES`), replayed in one CUDA graph
     (:func:`gpuprep.bench.graphs.rotated_graph_median`), against the copy timed the same
     way; or why it could not be captured."""
-    nbytes = int(x.data.numel() * x.data.element_size()) if hasattr(x, "data") else 0
-    if isinstance(x, torch.Tensor):
-        nbytes = int(x.numel() * x.element_size())
+    data = x if isinstance(x, torch.Tensor) else x.data
+    nbytes = int(data.numel() * data.element_size())
     k = min(graphs.rotation(nbytes, graphs.l2_bytes(device)), MAX_COPIES)
     try:
         calls = [build(v)[name] for v in _copies(x, k)]

@@ -50,7 +50,7 @@ from ..data.image_list import ImageList
 from ..data.ragged import RaggedBatch
 from ..geometry import GeometryParams
 from .passes import plan_passes
-from .table import COL, TableCache, param_table
+from .table import COL, TableCache, param_table, source
 
 __all__ = [
     "BACKENDS",
@@ -305,7 +305,7 @@ def resample_normalize(
             memo[key] = (table, plan)
     else:  # a key is made only for a RaggedBatch or a tensor
         table, plan = derived
-        src = x.data if isinstance(x, RaggedBatch) else x  # type: ignore[assignment]
+        src = source(x)  # type: ignore[arg-type]
     # ready on this stream (TableCache says how)
     dev_table = _tables.get(table, device) if recurring else _tables.once(table, device)
     kw: dict[str, Any] = dict(antialias=antialias, interpolation=interpolation, clamp=clamp)

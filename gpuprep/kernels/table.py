@@ -30,7 +30,7 @@ from ..data.image_list import ImageList
 from ..data.ragged import RaggedBatch
 from ..geometry import GeometryParams
 
-__all__ = ["COL", "COLUMNS", "NCOL", "TableCache", "param_table", "taps"]
+__all__ = ["COL", "COLUMNS", "NCOL", "TableCache", "param_table", "source", "taps"]
 
 COLUMNS = (
     "offset",  # where the image starts in the source, in elements
@@ -96,7 +96,7 @@ def param_table(
         table[:, COL["row_stride"]] = host[:, 1] * host[:, 2]  # W * C
         table[:, COL["pixel_stride"]] = host[:, 2]
         table[:, COL["channel_stride"]] = 1
-        src = x.data
+        src = source(x)
     elif isinstance(x, ImageList):
         src, offsets = x.addresses()
         table[:, COL["offset"]] = offsets
@@ -110,7 +110,7 @@ def param_table(
             sn, sh, sw, sc = x.stride()
         table[:, COL["offset"]] = np.arange(n, dtype=np.int64) * sn
         table[:, _STRIDES] = (sh, sw, sc)
-        src = x
+        src = source(x)
     # the geometry's columns follow each other in COLUMNS: written as blocks
     table[:, _BOX] = params.boxes.numpy()
     table[:, _RESIZED] = params.resized.numpy()
@@ -118,6 +118,12 @@ def param_table(
     table[:, COL["flip"]] = params.flip.numpy()
     table[:, _TAPS] = taps(table[:, _BOX_HW], table[:, _RESIZED], interpolation, antialias)
     return table, src
+
+
+def source(x: Tensor | RaggedBatch) -> Tensor:
+    """The tensor a batch tensor's or a RaggedBatch's table offsets count from (decoded
+    images: :meth:`~gpuprep.data.image_list.ImageList.addresses`)."""
+    return x.data if isinstance(x, RaggedBatch) else x
 
 
 def taps(box: np.ndarray, resized: np.ndarray, interpolation: str, antialias: bool) -> np.ndarray:
