@@ -51,7 +51,7 @@ def stub_kernels(launches: Counter) -> None:
 
     stubs = {"normalize": plain, "resample_normalize": direct, "resample_separable": separable}
     fields = [f.name for f in dataclasses.fields(backends.TritonKernels)]  # any version's
-    kernels = backends.TritonKernels(False, *(stubs[name] for name in fields[1:]))
+    kernels = backends.TritonKernels(False, *(stubs.get(name) for name in fields[1:]))
     backends.triton_kernels = lambda: kernels  # type: ignore[assignment]
     backends.triton_unavailable = lambda device: None  # type: ignore[assignment]
 

@@ -9,7 +9,9 @@
 * :func:`normalize_with`: the kernel behind :func:`normalize`, for a given scale and bias
   (:func:`affine` derives them from mean and std);
 * :func:`denormalize` / :func:`denormalize_with`: back to pixels;
-* :func:`to_nchw`: an (N, C, H, W) view of a batch, without a copy.
+* :func:`to_nchw`: an (N, C, H, W) view of a batch, without a copy;
+* :func:`transform_boxes`, :func:`transform_masks`, :func:`transform_keypoints`: a
+  batch's targets moved by the parameters its images were (:mod:`gpuprep.targets`).
 
 The numerics contract: for an input batch ``x`` whose dtype has the largest value ``max``
 (255 for uint8, 65535 for uint16, 1 for floating input), the output is
@@ -42,6 +44,7 @@ from .ops.checks import to_nchw
 from .ops.denormalize import denormalize, denormalize_with
 from .ops.normalize import normalize, normalize_with
 from .ops.pipeline import crop_resize_normalize
+from .targets import transform_boxes, transform_keypoints, transform_masks
 
 __all__ = [
     "affine",
@@ -51,4 +54,7 @@ __all__ = [
     "normalize",
     "normalize_with",
     "to_nchw",
+    "transform_boxes",
+    "transform_keypoints",
+    "transform_masks",
 ]

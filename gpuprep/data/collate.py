@@ -21,6 +21,7 @@ from .encoded_batch import images_or_encoded
 from .images import check_unit_range, hwc_views
 from .samples import Key, collate_around
 from .stack import stack_arrays
+from .target_fields import check_targets
 
 __all__ = ["collate", "stack_images"]
 
@@ -69,6 +70,7 @@ def collate(
     image_key: Key = 0,
     mode: str = "RGB",
     apply_exif_orientation: bool = False,
+    targets: Any = None,
 ) -> Any:
     """A drop-in ``collate_fn`` that keeps images as they are: uint8 stays uint8, and the
     batch is (N, H, W, C) or (N, H, W).
@@ -91,6 +93,11 @@ def collate(
         mode, apply_exif_orientation: how encoded images (file bytes,
             :func:`gpuprep.read_file`) are to be decoded; they are packed, not stacked
             (:func:`gpuprep.data.encoded_batch.pack_encoded`).
+        targets: the detection or segmentation fields to collate as lists, one tensor per
+            sample, rather than stack: ``{"boxes": "xyxy", "masks": "mask", ...}``,
+            ``True`` for torchvision's detection keys (boxes, labels, masks, keypoints);
+            torchvision tv_tensors (BoundingBoxes, Mask, KeyPoints) are targets whatever it
+            says (:mod:`gpuprep.data.target_fields`).
 
     Returns:
         The batch, with images of shape (N, H, W, C) or (N, H, W) in their own dtype.
@@ -112,4 +119,4 @@ def collate(
     batch = images_or_encoded(
         stack_images, mode=mode, apply_exif_orientation=apply_exif_orientation
     )
-    return collate_around(samples, image_key, batch)
+    return collate_around(samples, image_key, batch, check_targets(targets))

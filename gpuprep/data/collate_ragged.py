@@ -17,6 +17,7 @@ from typing import Any
 from .encoded_batch import images_or_encoded
 from .pack import pack_ragged
 from .samples import Key, collate_around
+from .target_fields import check_targets
 
 __all__ = ["collate_ragged", "pack_ragged"]
 
@@ -27,6 +28,7 @@ def collate_ragged(
     image_key: Key = 0,
     mode: str = "RGB",
     apply_exif_orientation: bool = False,
+    targets: Any = None,
 ) -> Any:
     """A ``collate_fn`` for images of different sizes: the images of a batch become one
     :class:`gpuprep.RaggedBatch`.
@@ -41,7 +43,8 @@ def collate_ragged(
     a DataLoader worker; they may differ in height and width, and their channel count and
     dtype must agree. Every other field comes out as ``default_collate`` makes it, as in
     :func:`gpuprep.collate`: arrays are stacked when their shapes agree, and a field whose
-    shapes differ raises ``ValueError`` naming it. Never touches CUDA.
+    shapes differ raises ``ValueError`` naming it; ``targets`` (boxes, masks, ...) are
+    collated as lists, as :func:`gpuprep.collate` says. Never touches CUDA.
 
     Example:
         >>> import numpy as np
@@ -51,4 +54,4 @@ def collate_ragged(
         ([(4, 6), (5, 2)], [0, 1])
     """
     batch = images_or_encoded(pack_ragged, mode=mode, apply_exif_orientation=apply_exif_orientation)
-    return collate_around(samples, image_key, batch)
+    return collate_around(samples, image_key, batch, check_targets(targets))

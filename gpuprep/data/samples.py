@@ -29,6 +29,7 @@ from .images import is_image_sample
 from .pil import is_pil_image
 from .ragged import RaggedBatch
 from .stack import collate_fn_map
+from .target_fields import check_found, find_targets, put_path, take_targets
 
 __all__ = [
     "DEFAULT_DICT_KEY",
@@ -67,35 +68,70 @@ class _Hole:
 HOLE = _Hole()
 
 
-def collate_holed(samples: Sequence[Any], image_key: Key = None) -> Any:
+class _TargetHole:
+    """Stands where a target goes while the rest of a batch is collated."""
+
+    def __repr__(self) -> str:
+        return "<target>"
+
+
+TARGET_HOLE = _TargetHole()
+
+
+def collate_holed(
+    samples: Sequence[Any], image_key: Key = None, targets: Mapping[Any, str] | None = None
+) -> Any:
     """The batch of everything but the image, which stays a :data:`HOLE`: every field as
-    ``default_collate`` makes it, checked first by :func:`check_fields`. ``image_key`` is
-    where the image was (None: no image was found), for the error."""
+    ``default_collate`` makes it, checked first by :func:`check_fields`, but the targets
+    (tv_tensors, and fields under the keys of ``targets``, checked as
+    :func:`gpuprep.data.target_fields.check_targets` says), each a list of one entry per
+    sample (:mod:`gpuprep.data.target_fields`). ``image_key`` is where the image was (None:
+    no image was found), for the error.
+
+    Raises:
+        ValueError: a target of ``targets`` missing from a sample, and the errors of
+            :func:`check_fields`.
+    """
+    found = find_targets(samples[0], targets) if samples else {}
+    check_found(samples[0] if samples else None, targets, found)
+    columns: dict = {}
+    if found:
+        samples, columns = take_targets(samples, found, TARGET_HOLE)
     check_fields(samples, image_key)
-    fn_map = {**collate_fn_map(), _Hole: lambda batch, *, collate_fn_map=None: HOLE}
-    return collate_nested(samples, fn_map)
+    fn_map = {
+        **collate_fn_map(),
+        _Hole: lambda batch, *, collate_fn_map=None: HOLE,
+        _TargetHole: lambda batch, *, collate_fn_map=None: TARGET_HOLE,
+    }
+    batch = collate_nested(samples, fn_map)
+    for path, column in columns.items():
+        batch = put_path(batch, path, column)
+    return batch
 
 
 def collate_around(
-    samples: Sequence[Any], image_key: Key, batch_images: Callable[[list[Any]], Any]
+    samples: Sequence[Any],
+    image_key: Key,
+    batch_images: Callable[[list[Any]], Any],
+    targets: Mapping[Any, str] | None = None,
 ) -> Any:
     """The batch of ``samples`` with its images made one by ``batch_images`` (stacked, or
-    packed) and every other field collated by :func:`collate_holed`: what
-    :func:`gpuprep.collate` and :func:`gpuprep.collate_ragged` both are.
+    packed) and every other field collated by :func:`collate_holed` (``targets`` as lists):
+    what :func:`gpuprep.collate` and :func:`gpuprep.collate_ragged` both are.
 
     Raises:
         ValueError: an empty batch, and the errors of ``batch_images`` and
-            :func:`check_fields`.
+            :func:`collate_holed`.
     """
     if len(samples) == 0:
         raise ValueError("Expected a non-empty batch of samples. Got an empty batch.")
     images, holed, key = split_images(samples, image_key, required=False)
     if images is None:
-        return collate_holed(samples)
+        return collate_holed(samples, targets=targets)
     batch = batch_images(images)
     if holed is None:
         return batch
-    return put_item(collate_holed(holed, key), key, batch)
+    return put_item(collate_holed(holed, key, targets), key, batch)
 
 
 def resolve_key(sample: Any, key: Key) -> Key:
@@ -201,9 +237,10 @@ def check_fields(samples: Sequence[Any], image_key: Key = None) -> None:
         raise ValueError(
             f"Expected field {path} to have one shape in every sample: every field but the "
             f"image is stacked as default_collate stacks it. Got shape {shape0} in sample 0 "
-            f"and {shape} in sample {i}. {found} Targets that must follow the image's "
-            f"geometry (boxes, masks) are to be taken by a targets= argument, which is not "
-            f"available yet; until then give this field one shape in every sample (pad it)."
+            f"and {shape} in sample {i}. {found} If it is a target that follows the image's "
+            f"geometry (boxes, masks, keypoints, per-box labels), tell the loader: "
+            f"targets={{{keys[-1]!r}: 'xyxy'}} (or 'mask', 'keypoints', 'labels', 'keep'; "
+            f"targets=True for torchvision's detection keys), and it is collated as a list."
         )
 
 

@@ -94,18 +94,23 @@ class Geometry:
         RandomHorizontalFlip with 0 < p < 1): the same images may come out differently."""
         return any(op.random for op in self.ops)
 
-    def sample(self, sizes: Sequence[tuple[int, int]] | np.ndarray) -> GeometryParams:
+    def sample(
+        self, sizes: Sequence[tuple[int, int]] | np.ndarray, *, varying: bool = False
+    ) -> GeometryParams:
         """Draw the parameters for images of the given (H, W) sizes (a sequence of pairs or
         an (N, 2) array): new tensors of the caller's own at every call.
 
+        ``varying=True`` (a padded batch, ``Preprocess(pad=...)``): samples may end with
+        sizes of their own, given as the parameters' ``sizes``.
+
         Raises:
             ValueError: no images (an empty batch), samples that end with different sizes (a
-                geometry that does not fix the output size, on images of different sizes),
-                or a CenterCrop larger than an image.
+                geometry that does not fix the output size, on images of different sizes)
+                unless ``varying``, or a CenterCrop larger than an image.
         """
-        return self._draw(np.asarray(sizes, dtype=np.int64).reshape(-1, 2))
+        return self._draw(np.asarray(sizes, dtype=np.int64).reshape(-1, 2), varying)
 
-    def draw(self, sizes: np.ndarray) -> tuple[GeometryParams, dict | None]:
+    def draw(self, sizes: np.ndarray, varying: bool = False) -> tuple[GeometryParams, dict | None]:
         """:meth:`sample` for the layer's own call: a geometry without random operations
         on sizes it has seen returns the parameters it drew then (kept by the sizes'
         content and the operations' settings, the 16 most recent), with a dict that the
@@ -115,26 +120,26 @@ class Geometry:
         """
         arr = np.ascontiguousarray(sizes, dtype=np.int64).reshape(-1, 2)
         if self.random:
-            return self._draw(arr), None
+            return self._draw(arr, varying), None
         # the operations' settings are part of the key: one changed since is a new geometry
-        key = (tuple(tuple(vars(op).values()) for op in self.ops), arr.tobytes())
+        key = (tuple(tuple(vars(op).values()) for op in self.ops), arr.tobytes(), varying)
         try:
             hash(key)
         except TypeError:  # a setting changed to something unhashable: nothing is kept
-            return self._draw(arr), None
+            return self._draw(arr, varying), None
         with self._lock:
             hit = self._seen.get(key)
             if hit is not None:
                 self._seen.move_to_end(key)
                 return hit
-        hit = (self._draw(arr), {})
+        hit = (self._draw(arr, varying), {})
         with self._lock:
             self._seen[key] = hit
             while len(self._seen) > 16:
                 self._seen.popitem(last=False)
         return hit
 
-    def _draw(self, arr: np.ndarray) -> GeometryParams:
+    def _draw(self, arr: np.ndarray, varying: bool = False) -> GeometryParams:
         if len(arr) == 0:
             raise ValueError(
                 f"Expected a non-empty batch to draw the geometry {self!r} for. Got a batch "
@@ -145,7 +150,13 @@ class Geometry:
             op.apply(state)
         oh, ow = int(state.win_h[0]), int(state.win_w[0])
         same = self._fixes_size or not ((state.win_h != oh) | (state.win_w != ow)).any()
-        if not same:
+        sizes = None
+        if not same and varying:  # each its own size, the batch as large as the largest
+            own = np.empty((len(arr), 2), np.int64)
+            own[:, 0], own[:, 1] = state.win_h, state.win_w
+            sizes = torch.from_numpy(own)
+            oh, ow = int(own[:, 0].max()), int(own[:, 1].max())
+        elif not same:
             odd = np.flatnonzero((state.win_h != oh) | (state.win_w != ow))
             i = int(odd[0])
             raise ValueError(
@@ -154,7 +165,8 @@ class Geometry:
                 f"{int(state.win_h[i])}x{int(state.win_w[i])} for sample {i} (image "
                 f"{int(arr[i, 0])}x{int(arr[i, 1])}). Images of different sizes need a "
                 f"geometry that fixes the output size: end it with CenterCrop(size), "
-                f"RandomResizedCrop(size) or Resize((h, w))."
+                f"RandomResizedCrop(size) or Resize((h, w)); or a padded batch, each image "
+                f"its own size: Preprocess(..., pad=32)."
             )
         n = len(arr)
         boxes = np.empty((n, 4), np.int64)
@@ -171,6 +183,7 @@ class Geometry:
             offsets=torch.from_numpy(offsets),
             flip=torch.from_numpy(np.array(state.flip)),  # its own, whatever the ops shared
             size=(oh, ow),
+            sizes=sizes,
         )
 
     def __len__(self) -> int:

@@ -49,6 +49,7 @@ from torch import Tensor
 from ..data.image_list import ImageList
 from ..data.ragged import RaggedBatch
 from ..geometry import GeometryParams
+from .mask_table import mask_table
 from .passes import plan_passes
 from .table import COL, TableCache, param_table, source
 
@@ -62,6 +63,7 @@ __all__ = [
     "choose_geometry_kernel",
     "geometry_kernel",
     "normalize",
+    "resample_masks",
     "resample_normalize",
     "select",
     "triton_kernels",
@@ -81,6 +83,7 @@ class TritonKernels:
     normalize: Callable[..., Tensor]
     resample_normalize: Callable[..., Tensor]  # the direct geometry kernel
     resample_separable: Callable[..., Tensor]  # the separable one
+    resample_nearest: Callable[..., Tensor]  # masks: nearest, every plane of a batch
 
 
 _loaded: TritonKernels | None = None
@@ -103,6 +106,7 @@ def triton_kernels() -> TritonKernels | None:
             plain = importlib.import_module("gpuprep.kernels.normalize")
             resample = importlib.import_module("gpuprep.kernels.resample")
             separable = importlib.import_module("gpuprep.kernels.separable")
+            nearest = importlib.import_module("gpuprep.kernels.nearest")
         except Exception as e:  # ImportError, or a Triton that fails on this machine
             _import_error = f"{type(e).__name__}: {e}"
         else:
@@ -111,6 +115,7 @@ def triton_kernels() -> TritonKernels | None:
                 plain.normalize,
                 resample.resample_normalize,
                 separable.resample_separable,
+                nearest.resample_nearest,
             )
     return _loaded
 
@@ -265,6 +270,7 @@ def resample_normalize(
     clamp: float | None = None,
     memo: dict | None = None,
     recurring: bool = True,
+    fill: float = 0.0,
 ) -> Tensor:
     """The geometry path on the device: every sample resampled (bilinear or bicubic) as
     ``params`` say, clamped to [0, clamp] where ``clamp`` is given (bicubic on integer
@@ -278,22 +284,27 @@ def resample_normalize(
     draw`), the dict kept with them: the kernel's table and plan are kept there, per batch
     layout, and not derived again. ``recurring=False`` (parameters drawn at random): the
     table is copied for this call alone (:meth:`~gpuprep.kernels.table.TableCache.once`).
+
+    A padded batch (``out`` larger than ``params.size``, or samples of their own sizes,
+    ``params.sizes``) takes the direct kernel, which writes ``fill`` past each sample's
+    size in the same launch.
     """
     device = x.device
     if out.numel() == 0:
         return out
     channels = int(out.shape[1])
+    padded = params.sizes is not None or tuple(out.shape[2:]) != tuple(params.size)
     key: tuple | None = None
     if memo is not None and not isinstance(x, ImageList):  # decoded images lie anywhere
         shape = ("ragged",) if isinstance(x, RaggedBatch) else (layout, x.ndim, x.stride())
-        key = (*shape, channels, interpolation, antialias, _forced_kernel.get())
+        key = (*shape, channels, interpolation, antialias, _forced_kernel.get(), padded)
     derived = memo.get(key) if memo is not None and key is not None else None
     if derived is None:
         table, src = param_table(
             x, params, layout, interpolation=interpolation, antialias=antialias
         )
         plan = None
-        if choose_geometry_kernel(table, antialias, interpolation) == "separable":
+        if not padded and choose_geometry_kernel(table, antialias, interpolation) == "separable":
             plan = plan_passes(
                 table, params.size, channels, interpolation=interpolation, antialias=antialias
             )
@@ -311,4 +322,28 @@ def resample_normalize(
     kw: dict[str, Any] = dict(antialias=antialias, interpolation=interpolation, clamp=clamp)
     if plan is not None:
         return _kernels().resample_separable(src, dev_table, plan, channels, scale, bias, out, **kw)
-    return _kernels().resample_normalize(src, dev_table, channels, scale, bias, out, **kw)
+    return _kernels().resample_normalize(
+        src, dev_table, channels, scale, bias, out, fill=fill, **kw
+    )
+
+
+def resample_masks(
+    planes: list[Tensor], params: GeometryParams, out: Tensor, *, fill: float = 0
+) -> Tensor:
+    """Masks on the device, nearest, in one launch: every (K_i, H_i, W_i) of ``planes``
+    resampled as sample i's ``params`` say, into ``out`` (sum K_i, h, w), ``fill`` past
+    each sample's own output size (:mod:`gpuprep.kernels.nearest`). ``params`` checked on
+    the host."""
+    counts = [int(p.shape[0]) for p in planes]
+    per_sample = np.empty((len(params), 11), np.int64)
+    per_sample[:, 0:4] = params.boxes.numpy()
+    per_sample[:, 4:6] = params.resized.numpy()
+    per_sample[:, 6:8] = params.offsets.numpy()
+    per_sample[:, 8] = params.flip.numpy()
+    per_sample[:, 9:11] = params.output_sizes()
+    rows = np.repeat(per_sample, counts, axis=0)
+    flat = [plane for p in planes for plane in p.unbind(0)]
+    table, scales, src = mask_table(flat, rows)
+    dev_table = _tables.once(table, out.device)
+    dev_scales = _tables.once(scales, out.device)
+    return _kernels().resample_nearest(src, dev_table, dev_scales, out, fill)

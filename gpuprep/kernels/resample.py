@@ -42,6 +42,8 @@ _WINDOW_LEFT = tl.constexpr(COL["window_left"])
 _FLIP = tl.constexpr(COL["flip"])
 _TAPS_HEIGHT = tl.constexpr(COL["taps_height"])
 _TAPS_WIDTH = tl.constexpr(COL["taps_width"])
+_OUTPUT_HEIGHT = tl.constexpr(COL["output_height"])
+_OUTPUT_WIDTH = tl.constexpr(COL["output_width"])
 
 
 @triton.jit
@@ -61,6 +63,7 @@ def _resample_kernel(
     scale_step,
     bias_step,
     top,
+    fill,
     ANTIALIAS: tl.constexpr,
     BICUBIC: tl.constexpr,
     A: tl.constexpr,
@@ -88,6 +91,9 @@ def _resample_kernel(
       pixels outside the window where the filter reaches them, as torchvision reads them.
       The float32 sum, clamped to the integer range for bicubic of integer images, times the
       per-channel scale plus bias, is written once in the output's dtype and memory format.
+      In a padded batch (a sample's own output size, its table row's last two columns,
+      smaller than the output's), the pixels past it are ``fill`` and nothing is read for
+      them; the flip is within the sample's own width.
     """
     n = tl.program_id(1).to(tl.int64)
     row = table_ptr + n * _NCOL
@@ -106,18 +112,21 @@ def _resample_kernel(
     flip = tl.load(row + _FLIP)
     taps_h = tl.load(row + _TAPS_HEIGHT).to(tl.int32)
     taps_w = tl.load(row + _TAPS_WIDTH).to(tl.int32)
+    own_h = tl.load(row + _OUTPUT_HEIGHT).to(tl.int32)
+    own_w = tl.load(row + _OUTPUT_WIDTH).to(tl.int32)
 
     p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     pmask = p < OH * OW
     oy = p // OW
     ox = p % OW
-    # The output column ox shows column ox of the window, or column OW - 1 - ox when flipped;
-    # the window sits at (win_t, win_l) in the resized box.
+    inside = pmask & (oy < own_h) & (ox < own_w)
+    # The output column ox shows column ox of the window, or column own_w - 1 - ox when
+    # flipped; the window sits at (win_t, win_l) in the resized box.
     y0, ny, dy, unit_y, norm_y = coefficients(
-        oy, OH, box_h, res_h, win_t, flip * 0, taps_h, ANTIALIAS, BICUBIC, A
+        oy, own_h, box_h, res_h, win_t, flip * 0, taps_h, ANTIALIAS, BICUBIC, A
     )
     x0, nx, dx, unit_x, norm_x = coefficients(
-        ox, OW, box_w, res_w, win_l, flip, taps_w, ANTIALIAS, BICUBIC, A
+        ox, own_w, box_w, res_w, win_l, flip, taps_w, ANTIALIAS, BICUBIC, A
     )
     norm = norm_y * norm_x
 
@@ -128,7 +137,7 @@ def _resample_kernel(
     acc = tl.zeros([BLOCK, CP], dtype=tl.float32)
     for ky in range(0, taps_h):
         wy = filter_weight((dy + ky) * unit_y, BICUBIC, A)
-        wy = tl.where((ky < ny) & pmask, wy, 0.0)
+        wy = tl.where((ky < ny) & inside, wy, 0.0)
         # in the box: a tap past the edge weighs 0 (antialias) or repeats the edge (without)
         yy = tl.minimum(tl.maximum(y0 + ky, 0), box_h - 1)
         row_off = (box_t + yy).to(tl.int64) * row_stride
@@ -147,6 +156,7 @@ def _resample_kernel(
 
     y = normalized(acc * norm[:, None], c[None, :], cmask[None, :], scale_ptr, bias_ptr,
                    scale_step, bias_step, top, CLAMP)  # fmt: skip
+    y = tl.where(inside[:, None], y, fill)
     opix = oy * soh + ox * sow
     tl.store(
         out_ptr + n * son + opix[:, None] + c[None, :] * soc,
@@ -166,6 +176,7 @@ def resample_normalize(
     antialias: bool,
     interpolation: str = "bilinear",
     clamp: float | None = None,
+    fill: float = 0.0,
 ) -> Tensor:
     """Resample every sample's box as its table row says, normalize, write ``out``.
 
@@ -180,6 +191,7 @@ def resample_normalize(
         antialias, interpolation: as torchvision's resize ("bilinear" or "bicubic").
         clamp: clamp resampled values to [0, clamp] before normalizing (bicubic on integer
             images), or None.
+        fill: the value past each sample's own output size (a padded batch).
     """
     if interpolation not in ("bilinear", "bicubic"):
         raise ValueError(f"Expected interpolation bilinear or bicubic. Got {interpolation!r}.")
@@ -208,6 +220,7 @@ def resample_normalize(
             scale_step,
             bias_step,
             float(clamp or 0.0),
+            float(fill),
             ANTIALIAS=bool(antialias),
             BICUBIC=bicubic,
             A=(-0.5 if antialias else -0.75) if bicubic else 0.0,

@@ -3,9 +3,10 @@
 One int64 row per sample says where the sample's image starts in the source, its row,
 pixel and channel strides (each image its own: decoded images lie wherever the decoder put
 them, in its layout), the source box, the size the box is resized to, the output window,
-the flip and the filter's widest reach. :data:`COLUMNS` is the layout: the kernel
-(:mod:`gpuprep.kernels.resample`) reads its columns by these names, :func:`param_table`
-writes them by these names, and the tests derive what they check from it.
+the flip, the filter's widest reach and the sample's own output size (in a padded batch).
+:data:`COLUMNS` is the layout: the kernel (:mod:`gpuprep.kernels.resample`) reads its
+columns by these names, :func:`param_table` writes them by these names, and the tests
+derive what they check from it.
 
 The table is built on the host from parameters checked against the batch and from the
 batch's host-side shapes (a :class:`gpuprep.RaggedBatch` keeps its shapes and offsets on the
@@ -48,6 +49,8 @@ COLUMNS = (
     "flip",  # 1: the window flipped left-right
     "taps_height",  # the most source rows one output pixel of this sample reads
     "taps_width",  # the most source columns one output pixel of this sample reads
+    "output_height",  # the sample's own output size: in a padded batch, the fill past it
+    "output_width",
 )
 NCOL = len(COLUMNS)
 COL = {name: i for i, name in enumerate(COLUMNS)}
@@ -64,6 +67,7 @@ _BOX_HW = _block("box_height", "box_width")
 _RESIZED = _block("resized_height", "resized_width")
 _WINDOW = _block("window_top", "window_left")
 _TAPS = _block("taps_height", "taps_width")
+_OUTPUT = _block("output_height", "output_width")
 
 
 def param_table(
@@ -117,6 +121,10 @@ def param_table(
     table[:, _WINDOW] = params.offsets.numpy()
     table[:, COL["flip"]] = params.flip.numpy()
     table[:, _TAPS] = taps(table[:, _BOX_HW], table[:, _RESIZED], interpolation, antialias)
+    if params.sizes is None:
+        table[:, _OUTPUT] = params.size
+    else:
+        table[:, _OUTPUT] = params.sizes.numpy()
     return table, src
 
 

@@ -16,9 +16,11 @@ from ..ops import checks as C
 from ..ops.affine import AffineCache
 from ..ops.denormalize import denormalize_with
 from ..ops.normalize import run_plain
+from ..ops.pad import check_pad
 from ..ops.pipeline import MANY_SIZES, Batch, batch_sizes, run_geometry
 from ..ops.resample import check_numerics
 from ..ops.value_range import RangeCheck
+from ..targets import check_degenerate
 
 __all__ = ["Preprocess"]
 
@@ -110,10 +112,14 @@ class Preprocess(nn.Module):
         eval_geometry: Any = None,
         backend: str = "auto",
         numerics: str = "float",
+        pad: Any = None,
+        degenerate_boxes: str = "keep",
     ) -> None:
         super().__init__()
         self.backend = check_backend(backend)
         self.numerics = check_numerics(numerics)
+        self.pad = check_pad(pad)
+        self.degenerate_boxes = check_degenerate(degenerate_boxes)
         mean_t, std_t = C.check_stats(mean, std)
         self.register_buffer("mean", mean_t)
         self.register_buffer("std", std_t)
@@ -143,13 +149,33 @@ class Preprocess(nn.Module):
         """How many channels the statistics are for (1 means: any channel count)."""
         return int(self.mean.shape[1])
 
-    def forward(self, x: Batch | np.ndarray, params: GeometryParams | None = None) -> Tensor:
+    def forward(
+        self,
+        x: Batch | np.ndarray,
+        params: GeometryParams | None = None,
+        targets: Any = None,
+        kinds: Any = None,
+    ) -> Any:
         """Normalize ``x`` (and apply the geometry of the current mode, drawn per sample,
         or ``params``).
 
         In training mode: ``geometry``, then ``augment``. In eval mode: ``eval_geometry``
         (or a ``geometry`` without random operations), no ``augment``. ``params`` are
         applied as given in either mode, with the interpolation of that mode's geometry.
+
+        With ``targets`` (detection, segmentation), returns ``(images, targets)``: the
+        targets moved with the same parameters (:mod:`gpuprep.targets`), on the images'
+        device, in the form they came: a list of per-sample dicts (torchvision's
+        detection models' form) or a dict of per-sample lists. Boxes as torchvision v2
+        moves its ``BoundingBoxes`` (``degenerate_boxes="remove"`` removes what
+        ``SanitizeBoundingBoxes`` would, with their labels, instance masks and keypoints),
+        masks with nearest interpolation (label maps stacked (N, h, w), instance masks one
+        tensor per sample), keypoints as ``KeyPoints``. tv_tensors say what they are;
+        plain tensors are named by ``kinds`` ({key: "xyxy" | "xywh" | "cxcywh" | "mask" |
+        "keypoints" | "labels" | "keep"}; torchvision's detection keys by default: boxes
+        in XYXY, labels, masks, keypoints); values that are not arrays pass through.
+
+        With ``pad``, the images come as a :class:`gpuprep.data.padded.PaddedBatch`.
 
         Raises:
             ValueError: a batch of the wrong shape, channel count or size, an empty batch
@@ -163,6 +189,13 @@ class Preprocess(nn.Module):
         """
         plan = self._mode_geometry(drawing=params is None)
         augment = self.augment if self.training else None
+        if targets is not None or self.pad is not None:
+            from .detection import run_detection
+
+            xb = x if isinstance(x, MANY_SIZES) else C.as_tensor(x)
+            return run_detection(
+                self, xb, plan=plan, params=params, targets=targets, kinds=kinds, augment=augment
+            )
         many = isinstance(x, MANY_SIZES)
         if many or plan is not None or params is not None:
             return run_geometry(
@@ -273,7 +306,7 @@ class Preprocess(nn.Module):
             )
         xb = x if isinstance(x, MANY_SIZES) else C.as_tensor(x)
         sizes, _ = batch_sizes(xb, self.layout)
-        return plan.sample(sizes)
+        return plan.sample(sizes, varying=self.pad is not None)
 
     def inverse(self, y: Tensor, *, dtype: torch.dtype = torch.uint8) -> Tensor:
         """Back to pixels with this layer's statistics: the inverse of the normalization
@@ -317,6 +350,8 @@ class Preprocess(nn.Module):
         self.__dict__.setdefault("backend", "auto")
         self.__dict__.setdefault("eval_geometry", None)
         self.__dict__.setdefault("numerics", "float")
+        self.__dict__.setdefault("pad", None)
+        self.__dict__.setdefault("degenerate_boxes", "keep")
 
     def extra_repr(self) -> str:
         mean = [round(v, 4) for v in self.mean.flatten().tolist()]
@@ -327,6 +362,10 @@ class Preprocess(nn.Module):
         backend = f", backend={self.backend!r}" if self.backend != "auto" else ""
         if self.numerics != "float":
             backend += f", numerics={self.numerics!r}"
+        if self.pad is not None:
+            backend += f", pad={self.pad!r}"
+        if self.degenerate_boxes != "keep":
+            backend += f", degenerate_boxes={self.degenerate_boxes!r}"
         return (
             f"mean={mean}, std={std}, dtype={self.dtype}, layout={self.layout!r}, "
             f"channels_last={self.channels_last}{geometry}{backend}"

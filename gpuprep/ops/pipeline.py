@@ -13,6 +13,7 @@ of one size, is :func:`gpuprep.ops.normalize.run_plain`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,10 +40,19 @@ from .checks import (
 )
 from .mode import recording
 from .normalize import Augment, augmented, finish, run_plain, scale_bias
+from .pad import Pad, fill_padding
 from .resample import crop_resize
 from .value_range import FUNCTIONAL, RangeCheck
 
-__all__ = ["Batch", "MANY_SIZES", "batch_sizes", "crop_resize_normalize", "run_geometry"]
+__all__ = [
+    "Batch",
+    "Drawn",
+    "MANY_SIZES",
+    "batch_sizes",
+    "crop_resize_normalize",
+    "draw_params",
+    "run_geometry",
+]
 
 # Batches of images of any sizes: packed, decoded one tensor per image, or still encoded.
 MANY_SIZES = (RaggedBatch, ImageList, EncodedBatch)
@@ -77,6 +87,63 @@ def batch_sizes(x: Batch, layout: str = "NHWC") -> tuple[np.ndarray, int]:
     sizes = np.empty((n, 2), np.int64)
     sizes[:] = (h, w)
     return sizes, c
+
+
+@dataclass
+class Drawn:
+    """A call's checked parameters (None: nothing to resample), what the backend derives
+    from them is kept in (``memo``), the batch's image sizes and channel count, and the
+    padded size of the output (None: not padded)."""
+
+    params: GeometryParams | None
+    memo: dict | None
+    sizes: np.ndarray
+    channels: int
+    canvas: tuple[int, int] | None = None
+
+
+def draw_params(
+    x: Batch,
+    layout: str,
+    *,
+    plan: Geometry | None = None,
+    params: GeometryParams | None = None,
+    pad: Pad | None = None,
+) -> Drawn:
+    """The parameters of a call: ``params`` checked against the batch, or drawn from
+    ``plan`` (each sample its own size where ``pad`` is given); with neither and a ``pad``,
+    every image as it is, at its own size. The layer draws them first where targets follow
+    them; :func:`run_geometry` otherwise."""
+    sizes, channels = batch_sizes(x, layout)
+    memo = None  # what the backend derives from these parameters, kept with them
+    if params is not None:
+        params = check_params(params, sizes)
+    elif plan is not None:
+        params, memo = plan.draw(sizes, varying=pad is not None)
+    elif pad is not None:
+        params = _as_they_are(sizes)
+    canvas = None
+    if pad is not None and params is not None:
+        canvas = pad.canvas(params.output_sizes())
+    return Drawn(params, memo, sizes, channels, canvas)
+
+
+def _as_they_are(sizes: np.ndarray) -> GeometryParams:
+    """Parameters that keep every image as it is: its whole self, at its own size."""
+    n = len(sizes)
+    if n == 0:
+        raise ValueError("Expected a non-empty batch to pad. Got a batch of 0 images.")
+    boxes = np.zeros((n, 4), np.int64)
+    boxes[:, 2:] = sizes
+    same = bool((sizes == sizes[0]).all())
+    return GeometryParams(
+        torch.from_numpy(boxes),
+        torch.from_numpy(np.array(sizes, np.int64)),
+        torch.zeros((n, 2), dtype=torch.int64),
+        torch.zeros(n, dtype=torch.bool),
+        (int(sizes[:, 0].max()), int(sizes[:, 1].max())),
+        None if same else torch.from_numpy(np.array(sizes, np.int64)),
+    )
 
 
 # --------------------------------------------------------------------- the geometry path
@@ -193,6 +260,8 @@ def run_geometry(
     out_pool: BufferPool | None = None,
     values: RangeCheck | None = None,
     numerics: str = "float",
+    pad: Pad | None = None,
+    drawn: Drawn | None = None,
 ) -> Tensor:
     """The geometry path, for checked options and (1, K, 1, 1) statistics.
 
@@ -208,18 +277,20 @@ def run_geometry(
     the decoder put them. ``numerics="uint8"`` resamples integer images as torchvision's
     uint8 pipeline does (rounded to uint8 before the normalization; the torch path only).
 
+    ``pad``: the samples may end with sizes of their own (the parameters' ``sizes``), and
+    the output is padded as it says, ``pad.fill`` outside each image. ``drawn``: the
+    parameters :func:`draw_params` drew for this call (with the same ``plan``, ``params``
+    and ``pad``), for a caller that needs them too (targets).
+
     Raises:
         ValueError: an empty batch to draw parameters for; images of different sizes with
             nothing to resample them; the errors of the checks and of the decoder.
     """
-    sizes, channels = batch_sizes(x, layout)
+    if drawn is None:
+        drawn = draw_params(x, layout, plan=plan, params=params, pad=pad)
+    sizes, channels, params, memo = drawn.sizes, drawn.channels, drawn.params, drawn.memo
     check_channels(channels, mean.shape[1], (len(sizes), channels))
     check_channels(channels, std.shape[1], (len(sizes), channels))
-    memo = None  # what the backend derives from these parameters, kept with them
-    if params is not None:
-        params = check_params(params, sizes)
-    elif plan is not None:
-        params, memo = plan.draw(sizes)
     if isinstance(x, EncodedBatch):
         x = x.decode()
     if params is None:  # nothing to resample: images of one size take the plain path
@@ -249,16 +320,20 @@ def run_geometry(
     clamp = None
     if interpolation == "bicubic" and not x.dtype.is_floating_point:
         clamp = max_value(x.dtype)
+    canvas = params.size if drawn.canvas is None else drawn.canvas
+    padded = canvas != params.size or params.sizes is not None
     if path == "triton":
-        shape = (len(params), channels, *params.size)
+        shape = (len(params), channels, *canvas)
         unit = augment is not None  # the kernel writes the [0, 1] image that augment takes
         fmt = torch.channels_last if channels_last and not unit else torch.contiguous_format
         out_dtype = torch.float32 if unit else dtype
         out = torch.empty(shape, dtype=out_dtype, device=x.device, memory_format=fmt)
         scale, bias = scale_bias(mean, std, x.device, x.dtype, cache, mode, unit=unit)
+        fill = pad.fill if pad is not None and augment is None else 0.0
         backends.resample_normalize(
             x, params, scale, bias, out, antialias=antialias, interpolation=interpolation,
             layout=layout, clamp=clamp, memo=memo, recurring=plan is None or not plan.random,
+            fill=fill,
         )  # fmt: skip
         if augment is None:
             return out
@@ -266,7 +341,7 @@ def run_geometry(
     else:
         res = crop_resize(
             x, params, channels, interpolation=interpolation, antialias=antialias,
-            layout=layout, numerics=numerics,
+            layout=layout, numerics=numerics, canvas=canvas,
         )  # fmt: skip
         pixel_dtype = x.dtype  # still in the input's units
         if augment is not None:  # the [0, 1] image augment takes
@@ -277,10 +352,13 @@ def run_geometry(
     if augment is not None:
         res, mode, plain = augmented(res, augment, mean, std, backend, mode, plain)
         pixel_dtype = res.dtype
-    return finish(
+    out = finish(
         res, mean, std, pixel_dtype=pixel_dtype, dtype=dtype, channels_last=channels_last,
         path=plain, mode=mode, cache=cache, out_pool=out_pool,
     )  # fmt: skip
+    if padded:  # the torch path and augment write every pixel: the padding is filled after
+        fill_padding(out, params.output_sizes(), 0.0 if pad is None else pad.fill)
+    return out
 
 
 def _dense_view(x: Tensor | RaggedBatch | ImageList) -> Tensor:

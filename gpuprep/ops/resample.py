@@ -68,6 +68,7 @@ def crop_resize(
     antialias: bool = True,
     layout: str = "NHWC",
     numerics: str = "float",
+    canvas: tuple[int, int] | None = None,
 ) -> Tensor:
     """Resample every sample as ``params`` say; values stay in the input's units.
 
@@ -88,32 +89,35 @@ def crop_resize(
             the CPU.
         channels: the batch's channel count.
         interpolation: "bilinear", "bicubic", "nearest" or "nearest-exact" (checked).
+        canvas: the (h, w) of the output where it is padded (each sample at its own size,
+            ``params.sizes``, at the top left; the rest left for the caller to fill).
 
     Returns:
-        float32 (N, C, h, w) on x's device, where (h, w) is ``params.size``; x's dtype for
-        ``numerics="uint8"`` and an integer batch.
+        float32 (N, C, h, w) on x's device, where (h, w) is ``canvas`` or ``params.size``;
+        x's dtype for ``numerics="uint8"`` and an integer batch.
     """
     mode, c = interpolation, channels
-    oh, ow = params.size
     n = len(params)
     device = x.device
     rounded = numerics == "uint8" and not x.dtype.is_floating_point
     out_dtype = x.dtype if rounded else torch.float32
-    out = torch.empty((n, c, oh, ow), dtype=out_dtype, device=device)
+    out = torch.empty((n, c, *(canvas or params.size)), dtype=out_dtype, device=device)
     if n == 0:
         return out
     boxes = params.boxes.tolist()
     resized = params.resized.tolist()
     offsets = params.offsets.tolist()
     flips = params.flip.tolist()
+    own = params.output_sizes().tolist()
     clamp = None
     if mode == "bicubic" and not x.dtype.is_floating_point:
         clamp = max_value(x.dtype)
     groups: dict[tuple, list[int]] = defaultdict(list)
     for i in range(n):
         bh, bw = boxes[i][2], boxes[i][3]
-        groups[(bh, bw, resized[i][0], resized[i][1], offsets[i][0], offsets[i][1])].append(i)
-    for (bh, bw, rh, rw, ot, ol), members in groups.items():
+        group = (bh, bw, resized[i][0], resized[i][1], offsets[i][0], offsets[i][1], *own[i])
+        groups[group].append(i)
+    for (bh, bw, rh, rw, ot, ol, oh, ow), members in groups.items():
         per = max(1, _GROUP_BYTES // max(1, c * bh * bw * 4))
         for k in range(0, len(members), per):
             chunk = members[k : k + per]
@@ -129,7 +133,7 @@ def crop_resize(
             win = src[:, :, ot : ot + oh, ol : ol + ow]
             if clamp is not None and not rounded:
                 win = win.clamp(0.0, clamp)
-            _write(out, chunk, win, [flips[i] for i in chunk])
+            _write(out[:, :, :oh, :ow], chunk, win, [flips[i] for i in chunk])
     return out
 
 

@@ -29,9 +29,12 @@ from ..data.collate import stack_images
 from ..data.encoded_batch import images_or_encoded
 from ..data.pack import pack_ragged
 from ..data.samples import Key, collate_holed, put_item, split_images
+from ..data.target_fields import check_targets
 from ..decode import check_mode
 from ..nn.preprocess import Preprocess
 from ..ops.resample import check_numerics
+from .gpu_collate import packs_images
+from .with_targets import preprocess_batch
 
 __all__ = ["CPUCollate"]
 
@@ -69,6 +72,8 @@ class CPUCollate:
         mode, apply_exif_orientation: how encoded images are decoded
             (:func:`gpuprep.data.encoded_batch.pack_encoded`).
         numerics: "uint8" or "float", as above.
+        targets: detection or segmentation targets, as :class:`gpuprep.GPUCollate` takes
+            them: moved with their images in the worker.
 
     Raises:
         ValueError: an unknown ``mode`` or ``numerics``; in a call, what the collates and
@@ -90,8 +95,10 @@ class CPUCollate:
         mode: str = "RGB",
         apply_exif_orientation: bool = False,
         numerics: str = "uint8",
+        targets: Any = None,
     ) -> None:
         self.preprocess = (Preprocess() if preprocess is None else preprocess).to("cpu")
+        self.targets = check_targets(targets)
         self.numerics = check_numerics(numerics)
         self.image_key = image_key
         self.mode = check_mode(mode)
@@ -109,14 +116,13 @@ class CPUCollate:
         self._seed_worker()
         images, holed, key = split_images(samples, self.image_key, required=True)
         assert images is not None  # required: found, or raised
-        structure = None if holed is None else collate_holed(holed, key)
-        ragged = getattr(self.preprocess, "geometry", None) is not None
+        structure = None if holed is None else collate_holed(holed, key, self.targets)
         batch = images_or_encoded(
-            pack_ragged if ragged else stack_images, mode=self.mode,
+            pack_ragged if packs_images(self.preprocess) else stack_images, mode=self.mode,
             apply_exif_orientation=self.apply_exif_orientation, alloc=_private,
         )(images)  # fmt: skip
         with torch.no_grad(), _numerics(self.preprocess, self.numerics):
-            out = self.preprocess(batch)
+            out, structure = preprocess_batch(self.preprocess, batch, structure, self.targets, None)
         return out if structure is None else put_item(structure, key, out)
 
     def _seed_worker(self) -> None:

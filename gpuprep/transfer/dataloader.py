@@ -13,11 +13,12 @@ from ..data.collate import collate
 from ..data.collate_ragged import collate_ragged
 from ..data.devices import resolve_device
 from ..data.samples import Key
+from ..data.target_fields import check_targets
 from ..decode import check_mode
 from ..ops.resample import check_numerics
 from .cpu_collate import CPUCollate
 from .device_loader import DeviceLoader, check_prefetch, samplers, set_epoch
-from .gpu_collate import NO_PIN_MEMORY, GPUCollate, PinMemoryError
+from .gpu_collate import NO_PIN_MEMORY, GPUCollate, PinMemoryError, packs_images
 
 __all__ = ["DataLoader"]
 
@@ -48,6 +49,7 @@ def DataLoader(  # noqa: N802  (named like the class it stands in for)
     mode: str = "RGB",
     apply_exif_orientation: bool = False,
     cpu_numerics: str = "uint8",
+    targets: Any = None,
     **kwargs: Any,
 ) -> DeviceLoader | torch.utils.data.DataLoader:
     """A loader of preprocessed batches on ``device``, built the way the README recommends.
@@ -85,6 +87,11 @@ def DataLoader(  # noqa: N802  (named like the class it stands in for)
             default, as ``ImageFolder`` leaves them).
         cpu_numerics: "uint8" (default: torchvision v2's uint8 numbers, the fast ones on a
             CPU) or "float" (the GPU path's numbers), where the device is the CPU.
+        targets: detection or segmentation targets in the samples (boxes, masks, keypoints,
+            per-box labels), moved with their images: ``{"boxes": "xyxy", "masks":
+            "mask", ...}``, ``True`` for torchvision's detection keys (boxes in XYXY,
+            labels, masks, keypoints); tv_tensors are found whatever it says. Collated as
+            lists, one tensor per sample (:mod:`gpuprep.data.target_fields`).
         **kwargs: every other ``torch.utils.data.DataLoader`` keyword (shuffle, sampler,
             drop_last, persistent_workers, generator, ...), passed through.
 
@@ -110,6 +117,7 @@ def DataLoader(  # noqa: N802  (named like the class it stands in for)
         )
     check_prefetch(prefetch)
     check_numerics(cpu_numerics)
+    spec = check_targets(targets)
     dev = resolve_device(device)
     decoding: dict[str, Any] = {
         "mode": check_mode(mode),
@@ -121,25 +129,30 @@ def DataLoader(  # noqa: N802  (named like the class it stands in for)
                 "Expected pin_memory off for device='cpu': the batches stay on the CPU, where "
                 "pinning them costs a copy and gains nothing. Leave pin_memory out."
             )
-        per_batch = CPUCollate(preprocess, image_key=image_key, numerics=cpu_numerics, **decoding)
+        per_batch = CPUCollate(
+            preprocess, image_key=image_key, numerics=cpu_numerics, targets=spec, **decoding
+        )
         return _CollatingLoader(
             dataset, batch_size, num_workers=num_workers, collate_fn=per_batch, **kwargs
         )
     if num_workers > 0:
         kwargs.setdefault("pin_memory", dev.type == "cuda")
-        ragged = getattr(preprocess, "geometry", None) is not None
+        packs = preprocess is not None and packs_images(preprocess)
         collate_fn = functools.partial(
-            collate_ragged if ragged else collate, image_key=image_key, **decoding
+            collate_ragged if packs else collate, image_key=image_key, targets=spec, **decoding
         )
         base = torch.utils.data.DataLoader(
             dataset, batch_size, num_workers=num_workers, collate_fn=collate_fn, **kwargs
         )
         return DeviceLoader(
-            base, device=dev, preprocess=preprocess, image_key=image_key, prefetch=prefetch
-        )
+            base, device=dev, preprocess=preprocess, image_key=image_key, prefetch=prefetch,
+            targets=spec,
+        )  # fmt: skip
     if kwargs.get("pin_memory"):
         raise PinMemoryError(
             "Expected pin_memory off with num_workers=0: " + NO_PIN_MEMORY.format(device=dev)
         )
-    gpu_collate = GPUCollate(dev, preprocess=preprocess, image_key=image_key, **decoding)
+    gpu_collate = GPUCollate(
+        dev, preprocess=preprocess, image_key=image_key, targets=spec, **decoding
+    )
     return _CollatingLoader(dataset, batch_size, num_workers=0, collate_fn=gpu_collate, **kwargs)

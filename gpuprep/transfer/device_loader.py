@@ -17,18 +17,11 @@ from ..data.devices import resolve_device
 from ..data.encoded_batch import EncodedBatch
 from ..data.image_list import ImageList
 from ..data.ragged import RaggedBatch
-from ..data.samples import (
-    HOLE,
-    Key,
-    for_each_tensor,
-    get_item,
-    is_image,
-    put_item,
-    resolve_key,
-    to_device,
-)
+from ..data.samples import HOLE, Key, for_each_tensor, get_item, is_image, put_item, resolve_key
+from ..data.target_fields import check_targets
 from ..nn.preprocess import Preprocess
 from .gpu_collate import GPUCollate
+from .with_targets import preprocess_batch
 
 __all__ = ["DeviceLoader", "PageableMemoryWarning", "check_prefetch", "samplers", "set_epoch"]
 
@@ -76,6 +69,9 @@ class DeviceLoader:
         image_key: position or key of the image in each batch (the default, 0, takes a
             dict's ``"image"`` key where it has no key 0); bare tensors are the image.
         prefetch: how many batches to keep in flight (an int >= 1).
+        targets: detection or segmentation targets in the batches (collated as lists by
+            ``gpuprep.collate_ragged(..., targets=...)``, the same argument): moved by
+            ``preprocess`` with their images, on the side stream.
 
     Raises:
         TypeError: a ``prefetch`` that is not an int.
@@ -100,8 +96,10 @@ class DeviceLoader:
         preprocess: nn.Module | None = None,
         image_key: Key = 0,
         prefetch: int = 2,
+        targets: Any = None,
     ) -> None:
         check_prefetch(prefetch)
+        self.targets = check_targets(targets)
         if isinstance(getattr(loader, "collate_fn", None), GPUCollate):
             raise ValueError(
                 "Expected a loader of gpuprep.collate batches. Got a DataLoader whose "
@@ -194,7 +192,7 @@ class DeviceLoader:
         else:
             key = resolve_key(batch, self.image_key)
             image = get_item(batch, key, "the batch")
-            rest = to_device(put_item(batch, key, HOLE), self.device)
+            rest = put_item(batch, key, HOLE)
         if isinstance(image, np.ndarray):
             image = torch.from_numpy(image)
         if side is not None:
@@ -212,7 +210,8 @@ class DeviceLoader:
                     PageableMemoryWarning,
                     stacklevel=4,
                 )
-        out = self.preprocess(image.to(self.device, non_blocking=True))
+        x = image.to(self.device, non_blocking=True)
+        out, rest = preprocess_batch(self.preprocess, x, rest, self.targets, self.device)
         return out if rest is None else put_item(rest, key, out)
 
     def __repr__(self) -> str:

@@ -19,9 +19,11 @@ from ..data.collate_ragged import pack_ragged
 from ..data.devices import resolve_device
 from ..data.encoded_batch import EncodedBatch, images_or_encoded
 from ..data.ragged import RaggedBatch
-from ..data.samples import Key, collate_holed, put_item, split_images, to_device
+from ..data.samples import Key, collate_holed, put_item, split_images
+from ..data.target_fields import check_targets
 from ..decode import check_mode
 from ..nn.preprocess import Preprocess
+from .with_targets import preprocess_batch
 
 __all__ = ["GPUCollate", "PinMemoryError"]
 
@@ -71,6 +73,10 @@ class GPUCollate:
         mode, apply_exif_orientation: how encoded images are decoded
             (:func:`gpuprep.data.encoded_batch.pack_encoded`): "RGB" and as stored by
             default.
+        targets: detection or segmentation targets in the samples, as
+            :func:`gpuprep.collate` takes them (``{"boxes": "xyxy", ...}``, True for
+            torchvision's detection keys; tv_tensors always): collated as lists and moved
+            by ``preprocess`` with their images (:meth:`gpuprep.Preprocess.forward`).
 
     Raises:
         RuntimeError: when called inside a DataLoader worker, on every device, or pickled
@@ -96,8 +102,10 @@ class GPUCollate:
         image_key: Key = 0,
         mode: str = "RGB",
         apply_exif_orientation: bool = False,
+        targets: Any = None,
     ) -> None:
         self.device = resolve_device(device)
+        self.targets = check_targets(targets)
         self.preprocess = (Preprocess() if preprocess is None else preprocess).to(self.device)
         self.image_key = image_key
         self.mode = check_mode(mode)
@@ -117,13 +125,13 @@ class GPUCollate:
             raise ValueError("Expected a non-empty batch of samples. Got an empty batch.")
         images, holed, key = split_images(samples, self.image_key, required=True)
         assert images is not None  # required: found, or raised
-        structure = None if holed is None else to_device(collate_holed(holed, key), self.device)
-        ragged = getattr(self.preprocess, "geometry", None) is not None
+        structure = None if holed is None else collate_holed(holed, key, self.targets)
         host = images_or_encoded(
-            pack_ragged if ragged else stack_images, mode=self.mode,
+            pack_ragged if packs_images(self.preprocess) else stack_images, mode=self.mode,
             apply_exif_orientation=self.apply_exif_orientation, alloc=self._staging.empty,
         )(images)  # fmt: skip
-        out = self.preprocess(host.to(self.device, non_blocking=self.device.type == "cuda"))
+        x = host.to(self.device, non_blocking=self.device.type == "cuda")
+        out, structure = preprocess_batch(self.preprocess, x, structure, self.targets, self.device)
         if self.device.type == "cuda":
             # The staging buffers are not refilled before the copy and the decode that read
             # them have finished.
@@ -146,7 +154,7 @@ class GPUCollate:
     def _like(self, preprocess: nn.Module) -> GPUCollate:
         return GPUCollate(
             self.device, preprocess=preprocess, image_key=self.image_key, mode=self.mode,
-            apply_exif_orientation=self.apply_exif_orientation,
+            apply_exif_orientation=self.apply_exif_orientation, targets=self.targets,
         )  # fmt: skip
 
     def __repr__(self) -> str:
@@ -154,6 +162,12 @@ class GPUCollate:
             f"GPUCollate(device={str(self.device)!r}, image_key={self.image_key!r}, "
             f"preprocess={self.preprocess})"
         )
+
+
+def packs_images(preprocess: nn.Module) -> bool:
+    """Whether the images are packed (any sizes) rather than stacked: for a layer with a
+    geometry or a pad."""
+    return any(getattr(preprocess, name, None) is not None for name in ("geometry", "pad"))
 
 
 def _staged(host: Any) -> list[Any]:

@@ -74,7 +74,7 @@ def test_the_tables_are_derived_once_per_layout(monkeypatch):
     x = torch.zeros((2, 30, 40, 3), dtype=torch.uint8)
     params, memo = plan.draw(sizes((30, 40), (30, 40)))
     scale, bias = torch.ones(3), torch.zeros(3)
-    stub = backends.TritonKernels(False, None, lambda *a, **k: a[5], lambda *a, **k: a[6])
+    stub = backends.TritonKernels(False, None, lambda *a, **k: a[5], lambda *a, **k: a[6], None)
     monkeypatch.setattr(backends, "triton_kernels", lambda: stub)
     out = torch.empty((2, 3, 16, 16))
     wider = torch.zeros((2, 30, 41, 3), dtype=torch.uint8)[:, :, :40]  # another row stride

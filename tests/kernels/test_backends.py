@@ -159,6 +159,29 @@ def test_kernels_compile_for_a_hopper_gpu(pixels, out, antialias, bicubic):
     assert "cubin" in triton.compile(src, target=target).asm
 
 
+@pytest.mark.skipif(not HAS_TRITON, reason="Triton is not installed")
+@pytest.mark.parametrize(
+    "masks,fill", [("*u8", "i32"), ("*i64", "i64"), ("*i16", "i32"), ("*fp16", "fp32")]
+)
+def test_nearest_kernel_compiles_for_a_hopper_gpu(masks, fill):
+    """The masks' kernel: PTX and a cubin for sm_90, without a GPU (bool masks are read as
+    uint8)."""
+    triton = pytest.importorskip("triton")
+    try:
+        from triton.backends.compiler import GPUTarget
+        from triton.compiler import ASTSource
+    except ImportError as e:
+        pytest.skip(f"this Triton has no ahead-of-time API: {e}")
+    loaded = backends.triton_kernels()
+    if loaded is None or loaded.interpreted:
+        pytest.skip("Triton does not compile in this process")
+    from gpuprep.kernels import nearest
+
+    pointers = {"src_ptr": masks, "table_ptr": "*i64", "scales_ptr": "*fp32", "out_ptr": masks}
+    src = _source(ASTSource, nearest._nearest_kernel, pointers | {"fill": fill}, {"BLOCK": 512})
+    assert "cubin" in triton.compile(src, target=GPUTarget("cuda", 90, 32)).asm
+
+
 def _source(ast_source, kernel, pointers, consts):
     params = kernel.params
     assert {p.name for p in params if p.is_constexpr} == set(consts), "constexprs changed"

@@ -159,6 +159,7 @@ def test_too_large_an_intermediate_takes_the_direct_kernel(monkeypatch):
         None,
         lambda *a, **k: launched.append("direct") or a[5],
         lambda *a, **k: launched.append("separable") or a[6],
+        None,
     )
     monkeypatch.setattr(backends, "triton_kernels", lambda: stub)
     x = torch.zeros((2, 60, 50, 3), dtype=torch.uint8)

