@@ -40,8 +40,10 @@ from .geometry import (
     GeometryParams,
     RandomHorizontalFlip,
     RandomResizedCrop,
+    RandomShortestSize,
     Resize,
     ResizeKeepRatio,
+    ScaleJitter,
 )
 from .nn import Preprocess
 from .ops.checks import IMAGENET_MEAN, IMAGENET_STD
@@ -68,8 +70,10 @@ __all__ = [
     "RaggedBatch",
     "RandomHorizontalFlip",
     "RandomResizedCrop",
+    "RandomShortestSize",
     "Resize",
     "ResizeKeepRatio",
+    "ScaleJitter",
     "collate",
     "collate_ragged",
     "functional",

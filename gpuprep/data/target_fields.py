@@ -67,6 +67,7 @@ class Defaults(dict):
     """``targets=True``'s kinds: torchvision's detection keys, which a sample may hold some
     of (a dict, so that it pickles into spawned workers)."""
 
+
 Path = tuple  # where a field is in a sample: keys from the sample down
 
 _TV = {"BoundingBoxes", "Mask", "KeyPoints"}

@@ -2,7 +2,9 @@
 
 * :mod:`~gpuprep.geometry.ops`: :class:`Resize`, :class:`ResizeKeepRatio`,
   :class:`CenterCrop`, :class:`RandomResizedCrop`, :class:`RandomHorizontalFlip`, on the base
-  :class:`GeometryOp` (:mod:`~gpuprep.geometry.base`);
+  :class:`GeometryOp` (:mod:`~gpuprep.geometry.base`); :mod:`~gpuprep.geometry.scale`:
+  the detection resizes, :class:`RandomShortestSize` and :class:`ScaleJitter`, which leave
+  each image its own size (a padded batch);
 * :mod:`~gpuprep.geometry.plan`: :class:`Geometry`, a checked sequence of them, which draws
   :class:`GeometryParams` (:mod:`~gpuprep.geometry.params`) for the images of a batch;
 * :mod:`~gpuprep.geometry.checks`: what the operations take (sizes, interpolations, ...).
@@ -16,6 +18,7 @@ from .checks import INTERPOLATIONS, check_interpolation
 from .ops import CenterCrop, RandomHorizontalFlip, RandomResizedCrop, Resize, ResizeKeepRatio
 from .params import GeometryParams, check_params
 from .plan import Geometry
+from .scale import RandomShortestSize, ScaleJitter
 
 __all__ = [
     "INTERPOLATIONS",
@@ -25,8 +28,10 @@ __all__ = [
     "GeometryParams",
     "RandomHorizontalFlip",
     "RandomResizedCrop",
+    "RandomShortestSize",
     "Resize",
     "ResizeKeepRatio",
+    "ScaleJitter",
     "check_interpolation",
     "check_params",
 ]

@@ -46,7 +46,7 @@ class Geometry:
                     hint = (
                         f" Use gpuprep.{type(op).__name__} (the same arguments) where one "
                         f"exists: gpuprep.Resize, CenterCrop, RandomResizedCrop, "
-                        f"RandomHorizontalFlip."
+                        f"RandomHorizontalFlip, RandomShortestSize, ScaleJitter."
                     )
                 raise TypeError(
                     f"Expected gpuprep geometry operations. Got {type(op).__name__} at "
@@ -55,9 +55,10 @@ class Geometry:
             if op.resamples:
                 if resampling is not None:
                     raise ValueError(
-                        f"Expected at most one operation that resamples (Resize or "
-                        f"RandomResizedCrop). Got {resampling!r} and then {op!r}: two "
-                        f"resamplings are not one pass. Keep one of them."
+                        f"Expected at most one operation that resamples (Resize, "
+                        f"RandomResizedCrop, RandomShortestSize, ScaleJitter). Got "
+                        f"{resampling!r} and then {op!r}: two resamplings are not one "
+                        f"pass. Keep one of them."
                     )
                 resampling = op
         self.ops = tuple(ops)
