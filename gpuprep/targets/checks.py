@@ -5,7 +5,7 @@ loaders: free; on a device, one read-back), and the first sample at fault is nam
 target, what was expected and what came:
 
 * boxes: (K, 4) finite coordinates (5 or 8 for the rotated formats), inside their image
-  (``0 <= x <= W``, ``0 <= y <= H``) and ordered as their format says (``x1 <= x2`` for
+  (``0 <= x <= W``, ``0 <= y <= H``, to a thousandth of a pixel) and ordered as their format says (``x1 <= x2`` for
   XYXY, widths >= 0); a tv_tensor's canvas size equal to its image's;
 * masks: (H, W) or (K, H, W) of the image's size, one of the two for the whole batch;
 * keypoints: (..., 2) (or (..., 3) with a visibility, plain tensors only) finite, a
@@ -27,6 +27,7 @@ from ..data.target_fields import BOX_FORMATS, ROTATED_FORMATS
 __all__ = ["check_boxes", "check_keypoints", "check_masks", "check_per_box", "name_of"]
 
 _WIDTH = {"xywhr": 5, "cxcywhr": 5, "xyxyxyxy": 8}
+_SLACK = 1e-3  # pixels: how far a box may pass its image's edge (float rounding)
 
 
 def name_of(key: Any) -> str:
@@ -98,8 +99,9 @@ def check_boxes(boxes: Sequence[Any], key: Any, fmt: str, sizes: np.ndarray) -> 
         else:
             x1, y1 = flat[:, 0] - flat[:, 2] / 2, flat[:, 1] - flat[:, 3] / 2
             x2, y2 = flat[:, 0] + flat[:, 2] / 2, flat[:, 1] + flat[:, 3] / 2
-        order = (x2 >= x1) & (y2 >= y1)
-        inside = (x1 >= 0) & (y1 >= 0) & (x2 <= w) & (y2 <= h)
+        # a thousandth of a pixel allowed for the rounding of a format's conversion
+        order = (x2 >= x1 - _SLACK) & (y2 >= y1 - _SLACK)
+        inside = (x1 >= -_SLACK) & (y1 >= -_SLACK) & (x2 <= w + _SLACK) & (y2 <= h + _SLACK)
         bad = ~(finite & order & inside)
         if not bool(bad.any()):
             return
