@@ -11,11 +11,11 @@ from torchvision.transforms.v2 import functional as F
 
 def tv_moved(target, params, i):
     """``target`` (a tv_tensor) of sample ``i`` as torchvision moves it by ``params``."""
-    t, l, bh, bw = params.boxes[i].tolist()
+    top, left, bh, bw = params.boxes[i].tolist()
     rh, rw = params.resized[i].tolist()
     wt, wl = params.offsets[i].tolist()
     h, w = params.output_sizes()[i].tolist()
-    out = F.resized_crop(target, t, l, bh, bw, [rh, rw])
+    out = F.resized_crop(target, top, left, bh, bw, [rh, rw])
     out = F.crop(out, wt, wl, h, w)
     return F.horizontal_flip(out) if bool(params.flip[i]) else out
 

@@ -5,8 +5,9 @@ loaders: free; on a device, one read-back), and the first sample at fault is nam
 target, what was expected and what came:
 
 * boxes: (K, 4) finite coordinates (5 or 8 for the rotated formats), inside their image
-  (``0 <= x <= W``, ``0 <= y <= H``, to a thousandth of a pixel) and ordered as their format says (``x1 <= x2`` for
-  XYXY, widths >= 0); a tv_tensor's canvas size equal to its image's;
+  (``0 <= x <= W``, ``0 <= y <= H``, to a thousandth of a pixel) and ordered as their
+  format says (``x1 <= x2`` for XYXY, widths >= 0); a tv_tensor's canvas size equal to
+  its image's;
 * masks: (H, W) or (K, H, W) of the image's size, one of the two for the whole batch;
 * keypoints: (..., 2) (or (..., 3) with a visibility, plain tensors only) finite, a
   tv_tensor's canvas size its image's;

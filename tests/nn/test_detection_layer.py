@@ -128,10 +128,10 @@ def test_a_detection_model_takes_the_padded_batch_and_the_targets():
     )
     samples = detection_samples(2, seed=3)
     x = gpuprep.collate_ragged([s[0] for s in samples])
+    resize = gpuprep.RandomShortestSize([160, 192], 256, antialias=False)
     pre = gpuprep.Preprocess(
-        geometry=(gpuprep.RandomShortestSize([160, 192], 256, antialias=False), gpuprep.RandomHorizontalFlip()),
-        pad=32, degenerate_boxes="remove",
-    )  # fmt: skip
+        geometry=(resize, gpuprep.RandomHorizontalFlip()), pad=32, degenerate_boxes="remove"
+    )
     batch, targets = pre(
         x, targets=[{"boxes": s[1]["boxes"], "labels": s[1]["labels"] + 1} for s in samples]
     )
