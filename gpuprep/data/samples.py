@@ -238,10 +238,20 @@ def check_fields(samples: Sequence[Any], image_key: Key = None) -> None:
             f"Expected field {path} to have one shape in every sample: every field but the "
             f"image is stacked as default_collate stacks it. Got shape {shape0} in sample 0 "
             f"and {shape} in sample {i}. {found} If it is a target that follows the image's "
-            f"geometry (boxes, masks, keypoints, per-box labels), tell the loader: "
-            f"targets={{{keys[-1]!r}: 'xyxy'}} (or 'mask', 'keypoints', 'labels', 'keep'; "
-            f"targets=True for torchvision's detection keys), and it is collated as a list."
+            f"geometry (boxes, masks, keypoints, per-box labels), tell the loader its kind: "
+            f"targets={{{keys[-1]!r}: {_guess(keys[-1])!r}}} (the kinds: 'xyxy', 'xywh', "
+            f"'cxcywh', 'mask', 'keypoints', 'labels', 'keep'; targets=True for "
+            f"torchvision's detection keys), and it is collated as a list."
         )
+
+
+def _guess(key: Any) -> str:
+    """The kind a field's name suggests, for the message."""
+    name = str(key).lower()
+    for part, kind in (("box", "xyxy"), ("mask", "mask"), ("point", "keypoints")):
+        if part in name:
+            return kind
+    return "labels"
 
 
 def _field_shapes(samples: Sequence[Any], keys: tuple) -> Any:

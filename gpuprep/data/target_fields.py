@@ -151,7 +151,19 @@ def find_targets(
                 visit(value, here, 1)
 
     visit(sample, (), 0)
+    if spec is None:
+        _with_labels(found, lambda prefix: sample[prefix[0]] if prefix else sample)
     return found
+
+
+def _with_labels(found: dict[Path, str], parent_of: Any) -> None:
+    """Without ``targets=``, the "labels" field beside tv_tensors boxes is their per-box
+    labels, as torchvision's SanitizeBoundingBoxes finds them."""
+    for path, kind in list(found.items()):
+        if kind in (*BOX_FORMATS, *ROTATED_FORMATS):
+            parent = parent_of(path[:-1])
+            if isinstance(parent, Mapping) and "labels" in parent:
+                found.setdefault((*path[:-1], "labels"), "labels")
 
 
 def check_found(sample: Any, spec: Mapping[Any, str] | None, found: dict[Path, str]) -> None:
@@ -268,6 +280,8 @@ def batch_targets(batch: Any, spec: Mapping[Any, str] | None) -> dict[Path, str]
             kind = spec.get(key)
         if kind is not None:
             found[(key,)] = kind
+    if spec is None:
+        _with_labels(found, lambda prefix: batch[prefix[0]][0] if prefix else batch)
     return found
 
 

@@ -117,11 +117,15 @@ def move_targets(
         fmt = kinds[key]
         rule = rotated_degenerate if fmt in ROTATED_FORMATS else degenerate
         keep = [~rule(b, fmt, tuple(own[i])) for i, b in enumerate(out[key])]
-        out[key] = [b[k] for b, k in zip(out[key], keep, strict=True)]
+        out[key] = [
+            wrap_like(b.as_subclass(Tensor)[k], b, own[i])
+            for i, (b, k) in enumerate(zip(out[key], keep, strict=True))
+        ]
     for key, column in columns.items():
         kind = kinds[key]
         if kind in (*BOX_FORMATS, *ROTATED_FORMATS):
             continue
+        like = column  # the targets as they came: their tv_tensor types
         if keep is not None and counts is not None and kind in ("labels", "mask", "keypoints"):
             column = [_kept(t, k, c, kind) for t, k, c in zip(column, keep, counts, strict=True)]
         if kind == "mask":
@@ -129,11 +133,11 @@ def move_targets(
                 [t.as_subclass(Tensor).to(device, non_blocking=True) for t in column], params,
                 canvas=canvas, fill=mask_fill, backend=backend,
             )  # fmt: skip
-            out[key] = _wrap_masks(moved, column)
+            out[key] = _wrap_masks(moved, like)
         elif kind == "keypoints":
             points, _ = move_keypoints([t.as_subclass(Tensor) for t in column], params)
-            pairs = enumerate(zip(points, column, strict=True))
-            out[key] = [wrap_like(p, like, own[i]) for i, (p, like) in pairs]
+            pairs = enumerate(zip(points, like, strict=True))
+            out[key] = [wrap_like(p, orig, own[i]) for i, (p, orig) in pairs]
         else:  # labels and keep: as they are
             out[key] = list(column)
     return {key: _to(value, device) for key, value in out.items()}
@@ -160,7 +164,7 @@ def _kept(t: Any, keep: Tensor, count: int, kind: str) -> Any:
         return t
     if kind == "mask" and t.ndim != 3:
         return t  # a label map
-    return t[keep.to(t.device)]
+    return t.as_subclass(Tensor)[keep.to(t.device)]
 
 
 def wrap_like(value: Tensor, like: Any, size: Any) -> Any:
