@@ -14,25 +14,31 @@ PUBLIC = {
     "functional": None,
     "CPUCollate": (
         "(preprocess=None, *, image_key=0, mode='RGB', apply_exif_orientation=False, "
-        "numerics='uint8')"
+        "numerics='uint8', targets=None)"
     ),
     "CenterCrop": "(size)",
     "DataLoader": (
         "(dataset, batch_size=1, *, device=None, preprocess=None, num_workers=0, image_key=0, "
-        "prefetch=2, mode='RGB', apply_exif_orientation=False, cpu_numerics='uint8', **kwargs)"
+        "prefetch=2, mode='RGB', apply_exif_orientation=False, cpu_numerics='uint8', "
+        "targets=None, **kwargs)"
     ),
-    "DeviceLoader": "(loader, *, device=None, preprocess=None, image_key=0, prefetch=2)",
+    "DeviceLoader": (
+        "(loader, *, device=None, preprocess=None, image_key=0, prefetch=2, targets=None)"
+    ),
     "EncodedImage": "(data, path=None)",
     "GPUCollate": (
-        "(device=None, *, preprocess=None, image_key=0, mode='RGB', apply_exif_orientation=False)"
+        "(device=None, *, preprocess=None, image_key=0, mode='RGB', apply_exif_orientation=False, "
+        "targets=None)"
     ),
     "GeometryOp": "()",
-    "GeometryParams": "(boxes, resized, offsets, flip, size)",
+    "GeometryParams": "(boxes, resized, offsets, flip, size, sizes=None)",
+    "Pad": "(multiple=1, size=None, fill=0.0, mask_fill=0, mask=False)",
+    "PaddedBatch": "(tensors, image_sizes, mask=None)",
     "PageableMemoryWarning": None,  # a UserWarning
     "Preprocess": (
         "(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), *, dtype=torch.float32, "
         "channels_last=False, layout='NHWC', augment=None, geometry=None, eval_geometry=None, "
-        "backend='auto', numerics='float')"
+        "backend='auto', numerics='float', pad=None, degenerate_boxes='keep')"
     ),
     "RaggedBatch": "(data, shapes, *, image_ndim=3, host_shapes=None)",
     "RandomHorizontalFlip": "(p=0.5, *, generator=None)",
@@ -40,10 +46,21 @@ PUBLIC = {
         "(size, scale=(0.08, 1.0), ratio=(0.75, 1.3333333333333333), interpolation='bilinear', "
         "antialias=True, *, generator=None)"
     ),
+    "RandomShortestSize": (
+        "(min_size, max_size=None, interpolation='bilinear', antialias=True, *, generator=None)"
+    ),
     "Resize": "(size, interpolation='bilinear', max_size=None, antialias=True)",
     "ResizeKeepRatio": "(size, longest=0.0, interpolation='bilinear', antialias=True)",
-    "collate": "(samples, *, image_key=0, mode='RGB', apply_exif_orientation=False)",
-    "collate_ragged": "(samples, *, image_key=0, mode='RGB', apply_exif_orientation=False)",
+    "ScaleJitter": (
+        "(target_size, scale_range=(0.1, 2.0), interpolation='bilinear', antialias=True, *, "
+        "generator=None)"
+    ),
+    "collate": (
+        "(samples, *, image_key=0, mode='RGB', apply_exif_orientation=False, targets=None)"
+    ),
+    "collate_ragged": (
+        "(samples, *, image_key=0, mode='RGB', apply_exif_orientation=False, targets=None)"
+    ),
     "read_file": "(path)",
     "resolve_device": "(device=None)",
 }
@@ -65,6 +82,9 @@ FUNCTIONAL = {
         "(xv, scale, bias, *, dtype=torch.float32, channels_last=False, out=None, backend='auto')"
     ),
     "to_nchw": "(x, layout='NHWC')",
+    "transform_boxes": "(boxes, params, format=None, *, image_sizes=None)",
+    "transform_keypoints": "(points, params, *, image_sizes=None)",
+    "transform_masks": "(masks, params, *, canvas=None, fill=0, backend='auto')",
 }
 # The presets: the classmethods of Preprocess and the functions they call.
 PRESETS = {
@@ -108,6 +128,8 @@ def test_public_names_and_signatures():
         obj = getattr(gpuprep, name)
         if expected is not None:
             assert bare_signature(obj) == expected, name
+    forward = "(self, x, params=None, targets=None, kinds=None)"
+    assert bare_signature(gpuprep.Preprocess.forward) == forward
 
 
 def test_preset_signatures():

@@ -125,8 +125,8 @@ def _targets(rng: np.random.Generator, h: int, w: int) -> dict[str, torch.Tensor
     bh = rng.uniform(0.05, 0.5, k) * h
     sliver = rng.random(k) < 0.1
     bw[sliver] = rng.uniform(0.2, 1.2, int(sliver.sum()))
-    x1, y1 = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
-    boxes = np.stack([x1, y1, x1 + bw, y1 + bh], 1).astype(np.float32)
+    xs, ys = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
+    boxes = np.stack([xs, ys, xs + bw, ys + bh], 1).astype(np.float32)
     boxes[:, 2:] = np.minimum(boxes[:, 2:], [w, h])  # inside the image, float32 rounded
     masks = np.zeros((k, h, w), np.uint8)
     for j, (x0, y0, x1, y1) in enumerate(boxes.astype(np.float64)):
