@@ -3,15 +3,19 @@ bandwidth of every device once, runs the sections asked for, in this order, and 
 them:
 
 1. the fixed-size pipelines (:mod:`gpuprep.bench.pipelines`), unless ``--geometry-only``,
-   ``--images``, ``--kernels-only`` or ``--files-only``;
+   ``--images``, ``--kernels-only``, ``--files-only`` or ``--detection-only``;
 2. the geometry presets (:mod:`gpuprep.bench.geometry`), unless ``--no-geometry``,
-   ``--kernels-only`` or ``--files-only``;
+   ``--kernels-only``, ``--files-only`` or ``--detection-only``;
 3. the files case (:mod:`gpuprep.bench.files`: JPEG files through persistent DataLoader
    workers; the sample JPEGs, or the files of ``--images DIR``), unless ``--no-files``,
-   ``--geometry-only`` or ``--kernels-only``;
-4. the device work alone (:mod:`gpuprep.bench.kernels`), unless ``--no-kernels`` or
-   ``--files-only``;
-5. the GPU targets, a warning for every result that differs from its reference, the JSON
+   ``--geometry-only``, ``--kernels-only`` or ``--detection-only``;
+4. the detection case (:mod:`gpuprep.bench.detection`: images with boxes, instance masks
+   and labels through persistent DataLoader workers, torchvision v2 against gpuprep; cut
+   from the sample photos, or from those of ``--images DIR``), unless ``--no-detection``,
+   ``--geometry-only``, ``--kernels-only`` or ``--files-only``;
+5. the device work alone (:mod:`gpuprep.bench.kernels`), unless ``--no-kernels``,
+   ``--files-only`` or ``--detection-only``;
+6. the GPU targets, a warning for every result that differs from its reference, the JSON
    file (``--json``) and the bar chart (``--plot``), laid out by :mod:`gpuprep.bench.report`;
    last, the run's time in all and each part's.
 
@@ -41,15 +45,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import files, geometry, inputs, kernels, pipelines, report, sections, timing
+from . import detection, files, geometry, inputs, kernels, pipelines, report, sections, timing
 
-__all__ = ["FULL", "QUICK", "main"]
+__all__ = ["DETECTION_IMAGES", "FULL", "QUICK", "main"]
 
 # The defaults of the flags that set how long the run takes: the quick run without --full
 # (under a minute on two cores), the full one with it. ``geometry_batches`` is the default
 # of --limit, in geometry batches; ``files`` the default of --files-images.
 QUICK = {"repeats": 5, "warmup": 1, "epochs": 2, "geometry_batches": 4, "files": 384}
 FULL = {"repeats": 10, "warmup": 2, "epochs": 3, "geometry_batches": 8, "files": 2048}
+# The default of --detection-images: the quick run's, the full one's.
+DETECTION_IMAGES = {"quick": 64, "full": 256}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,16 +65,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = _parser()
     args = ap.parse_args(argv)
     limit = _check(ap, args)
-    run_fixed = not (args.geometry_only or args.images or args.kernels_only or args.files_only)
-    run_geometry = not (args.no_geometry or args.kernels_only or args.files_only)
-    run_files = not (args.no_files or args.geometry_only or args.kernels_only)
-    run_kernels = not (args.no_kernels or args.files_only)
+    alone = args.kernels_only or args.files_only or args.detection_only
+    run_fixed = not (args.geometry_only or args.images or alone)
+    run_geometry = not (args.no_geometry or alone)
+    run_files = not (
+        args.no_files or args.geometry_only or args.kernels_only or args.detection_only
+    )
+    run_detection = not (
+        args.no_detection or args.geometry_only or args.kernels_only or args.files_only
+    )
+    run_kernels = not (args.no_kernels or args.files_only or args.detection_only)
     photos: list[np.ndarray] | None = None
     unreadable: list[tuple[str, str]] = []
     folder: files.FileSet | None = None
     if args.images:
         try:
-            if run_geometry or run_kernels:
+            if run_geometry or run_kernels or run_detection:
                 photos, unreadable = inputs.load_photos(args.images, limit)
             if run_files:
                 folder = files.folder_set(args.images, args.files_images)
@@ -85,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     missing = _left_out(args, kornia_used=run_fixed or run_kernels)
     parts = [("fixed-size pipelines", run_fixed), ("geometry presets", run_geometry)]
-    parts += [("files case", run_files), ("device work alone", run_kernels)]
+    parts += [("files case", run_files), ("detection case", run_detection)]
+    parts += [("device work alone", run_kernels)]
     phases = timing.Phases(
         [f"{name} ({dev})" for name, run in parts if run for dev in devices], start=start
     )
@@ -112,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if run_fixed
         else sections.NO_FIXED_SIZE
     )
+    theirs = photos  # --images DIR's, for the detection case; None: the sample photos
     if photos is None:
         count = limit if run_geometry else args.geometry_batch if run_kernels else 0
         photos = inputs.synthetic_photos(count)
@@ -133,6 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures["files"] = (
         sections.files_case(args, devices, phases, folder=folder, said=said) if run_files else None
     )
+    figures["detection"] = (
+        sections.detection_case(args, devices, phases, photos=theirs, source=args.images)
+        if run_detection
+        else None
+    )
     figures |= (
         sections.device_work(args, devices, photos, source, bandwidths, phases)
         if run_kernels
@@ -144,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         *pipelines.disagreements(figures["rows"]),
         *geometry.disagreements(figures["geometry_rows"]),
         *files.disagreements((figures["files"] or {}).get("rows", [])),
+        *detection.disagreements((figures["detection"] or {}).get("checks", {})),
         *kernels.disagreements(figures["kernels"]),
     ]
     for line in problems:
@@ -227,6 +247,25 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     ap.add_argument("--files-batch", type=int, default=32, help="files case batch (default 32)")
+    ap.add_argument("--no-detection", action="store_true", help="leave the detection case out")
+    ap.add_argument(
+        "--detection-only",
+        action="store_true",
+        help="only the detection case (gpuprep.bench.detection)",
+    )
+    ap.add_argument(
+        "--detection-images",
+        type=int,
+        default=None,
+        help=(
+            f"images per detection epoch, cut from the sample photos, or at most this many "
+            f"of --images DIR (default {DETECTION_IMAGES['quick']}; "
+            f"{DETECTION_IMAGES['full']} with --full)"
+        ),
+    )
+    ap.add_argument(
+        "--detection-batch", type=int, default=4, help="detection case batch (default 4)"
+    )
     ap.add_argument(
         "--kernels-only", action="store_true", help="only the device work (gpuprep.bench.kernels)"
     )
@@ -262,6 +301,8 @@ def _check(ap: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             setattr(args, flag, preset[flag])
     if args.files_images is None:
         args.files_images = preset["files"]
+    if args.detection_images is None:
+        args.detection_images = DETECTION_IMAGES["full" if args.full else "quick"]
     # Every epoch starts its workers, as an epoch without persistent_workers does: enough
     # batches that this start is not most of the epoch.
     limit = (
@@ -271,6 +312,8 @@ def _check(ap: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         ap.error("--limit, --geometry-batch, --epochs and --repeats must be >= 1")
     if min(args.files_images, args.files_batch) < 1:
         ap.error("--files-images and --files-batch must be >= 1")
+    if min(args.detection_images, args.detection_batch) < 1:
+        ap.error("--detection-images and --detection-batch must be >= 1")
     if args.workers < 0 or args.warmup < 0:
         ap.error("--workers and --warmup must be >= 0")
     return limit

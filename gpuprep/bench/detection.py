@@ -114,7 +114,7 @@ def coco_like(photos: Sequence[np.ndarray], count: int, seed: int = 0) -> list[t
         ch, cw = max(1, int(h * scale)), max(1, int(w * scale))
         top, left = int(rng.integers(0, sh - ch + 1)), int(rng.integers(0, sw - cw + 1))
         cut = Image.fromarray(src[top : top + ch, left : left + cw])
-        image = np.array(cut.resize((w, h), Image.BILINEAR))  # writable, its own memory
+        image = np.array(cut.resize((w, h), Image.Resampling.BILINEAR))  # writable, its own memory
         out.append((image, _targets(rng, h, w)))
     return out
 
@@ -297,7 +297,7 @@ def detection_benchmark(
     rows = []
     for name, got in laps.items():
         wall = statistics.median(w for w, _, _ in got)
-        work = [c for _, _, c in got if c is not None]
+        known = [c for _, _, c in got if c is not None]
         rows.append(
             {
                 "pipeline": name, "device": str(device), "images": n, "batch": batch,
@@ -306,7 +306,7 @@ def detection_benchmark(
                 "speedup_vs_tv2": tv2_wall / wall,
                 "main_cpu_ms_per_image": 1e3 * sum(m for _, m, _ in got) / (n * len(got)),
                 "workers_cpu_ms_per_image": (
-                    1e3 * sum(work) / (n * len(got)) if len(work) == len(got) else None
+                    1e3 * sum(known) / (n * len(got)) if len(known) == len(got) else None
                 ),
                 "max_box_err_vs_tv2": check["max_box_err"] if name == "gpuprep" else None,
             }

@@ -105,8 +105,7 @@ def slower_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
             )
         else:
             why = (
-                "nothing measured here explains it (the CPU columns say where the host's "
-                "time goes)"
+                "nothing measured here explains it (the CPU columns say where the host's time goes)"
             )
         lines.append(
             f"gpuprep is slower on {device} than tv2 in the detection case "

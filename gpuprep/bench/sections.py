@@ -1,6 +1,7 @@
 """The sections of a ``gpuprep-bench`` run, each on every device it runs on, with its
 table, the lines under it and its figures: :func:`fixed_size` (the fixed-size pipelines),
-:func:`geometry_presets`, :func:`files_case` (image files through DataLoader workers) and
+:func:`geometry_presets`, :func:`files_case` (image files through DataLoader workers),
+:func:`detection_case` (images with boxes and masks through DataLoader workers) and
 :func:`device_work` (the device work alone). :mod:`gpuprep.bench.cli` runs them in that
 order, as its flags ask; each takes the parsed flags.
 """
@@ -14,8 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import files as files_mod
+from . import detection as detection_mod
 from . import (
+    detection_report,
     files_report,
     geometry,
     inputs,
@@ -27,10 +29,12 @@ from . import (
     targets,
     timing,
 )
+from . import files as files_mod
 
 __all__ = [
     "NO_DEVICE_WORK",
     "NO_FIXED_SIZE",
+    "detection_case",
     "device_work",
     "files_case",
     "fixed_size",
@@ -206,6 +210,58 @@ def _files_intro(args: argparse.Namespace, fileset: files_mod.FileSet, said: Seq
         fileset.source, batch=args.files_batch, workers=args.workers, epochs=args.epochs
     )
     print(f"\n{header}")
+
+
+def detection_case(
+    args: argparse.Namespace,
+    devices: Sequence[torch.device],
+    phases: timing.Phases,
+    *,
+    photos: Sequence[np.ndarray] | None = None,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """The detection case on every device (:mod:`gpuprep.bench.detection`), cut from
+    ``photos`` (``--images DIR``'s, said by ``source``: at most ``--detection-images`` of
+    them, once each) or from the sample photos (``--detection-images`` of them, in turn):
+    its table, the reference check of every device and the lines under it.
+
+    Returns:
+        What goes under ``"detection"`` in the JSON file: the samples, the loaders'
+        settings, ``rows`` and ``checks``.
+    """
+    if photos is None:
+        photos, source = detection_mod.sample_photos()
+        count = args.detection_images
+    else:
+        count = min(args.detection_images, len(photos))
+    samples = detection_mod.coco_like(photos, count)
+    print(
+        "\n"
+        + detection_report.detection_header(
+            str(source), images=count, batch=args.detection_batch, workers=args.workers,
+            epochs=args.epochs,
+        )
+    )  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    checks: dict[str, dict[str, Any]] = {}
+    for dev in devices:
+        with phases(f"detection case ({dev})"):
+            got, checks[str(dev)] = detection_mod.detection_benchmark(
+                samples, dev, batch=args.detection_batch, workers=args.workers,
+                epochs=args.epochs, progress=timing.progress_note,
+            )  # fmt: skip
+            rows += got
+    print(detection_report.detection_table(rows))
+    for line in [*detection_report.check_lines(checks), *detection_report.slower_lines(rows)]:
+        print(line)
+    sizes = [s[0].shape[:2] for s in samples]
+    return {
+        "source": source, "images": count, "boxes": sum(len(t["boxes"]) for _, t in samples),
+        "sizes": {"min_side": int(min(min(hw) for hw in sizes)),
+                  "max_side": int(max(max(hw) for hw in sizes))},
+        "batch": args.detection_batch, "workers": args.workers, "warmup_epochs": 1,
+        "epochs": args.epochs, "rows": rows, "checks": checks,
+    }  # fmt: skip
 
 
 def device_work(

@@ -5,6 +5,9 @@ with a training side and an eval side.
   (resize size, crop size, interpolation, antialias, mean, std) for evaluation, and the
   training geometry of torchvision's classification reference recipe
   (``RandomResizedCrop(crop size)`` + horizontal flip).
+* detection weights (``FasterRCNN_ResNet50_FPN_V2_Weights.COCO_V1``, ...) or a torchvision
+  detection model: what the model's own transform does, padded
+  (:mod:`gpuprep.nn.detection_presets`);
 * :func:`from_timm`: timm's resolved data config (input size, interpolation, crop_pct,
   crop_mode, mean, std): timm's eval transform, and its RandomResizedCrop + horizontal
   flip for training.
@@ -27,6 +30,7 @@ from torch import nn
 from ..compat import image_classification_type
 from ..geometry import CenterCrop, RandomHorizontalFlip, RandomResizedCrop, Resize, ResizeKeepRatio
 from ..ops.checks import check_stats
+from .detection_presets import from_detection, is_detection
 
 __all__ = ["from_timm", "from_torchvision"]
 
@@ -43,7 +47,9 @@ def from_torchvision(
         weights: a torchvision weights enum member (``ResNet50_Weights.IMAGENET1K_V2``), its
             name as ``torchvision.models.get_weight`` takes it
             (``"ResNet50_Weights.IMAGENET1K_V2"``), or the ``ImageClassification`` transform
-            itself.
+            itself. Detection weights, or a detection model, give its own transform's
+            resize, statistics and padding (:func:`gpuprep.nn.detection_presets.
+            from_detection`): ``pad=`` among the arguments.
         training: None (default) for both sides: the training geometry as ``geometry`` and
             the eval transform as ``eval_geometry``. True for the training geometry alone:
             ``RandomResizedCrop(crop size, interpolation=<the weights'>, antialias=True)``
@@ -58,7 +64,7 @@ def from_torchvision(
     Raises:
         ImportError: torchvision is not installed (``pip install torchvision``).
         TypeError: weights whose transform is not torchvision's ``ImageClassification``
-            (video, segmentation or detection weights), naming what it is.
+            or ``ObjectDetection`` (video or segmentation weights), naming what it is.
         ValueError: a name that torchvision does not know, or statistics outside [0, 1]
             units.
     """
@@ -83,6 +89,8 @@ def from_torchvision(
             ) from None
     if hasattr(weights, "transforms") and callable(weights.transforms):
         transform = weights.transforms()
+    if is_detection(weights, transform):
+        return from_detection(weights, training, generator)
     if not _is_image_classification(transform):
         raise TypeError(
             f"Expected classification weights, whose transforms() is torchvision's "
