@@ -164,3 +164,21 @@ def test_random_geometry_in_workers_keeps_each_target_with_its_image():
                 assert outside.max() < 0.1
                 checked += 1
     assert checked >= 4
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_on_every_device_with_and_without_workers(device, num_workers):
+    """GPUCollate (0 workers) and DeviceLoader (2 workers, a side stream on CUDA) give the
+    targets on the batch's device, equal to the CPU's: boxes within float rounding, masks
+    exactly."""
+    kw = dict(batch_size=3, preprocess=layer(), targets=True, cpu_numerics="float")
+    ref = list(gpuprep.DataLoader(Detection(), device="cpu", **kw))
+    got = list(gpuprep.DataLoader(Detection(), device=device, num_workers=num_workers, **kw))
+    for (xa, ta), (xb, tb) in zip(ref, got, strict=True):
+        assert xb.tensors.device.type == device and xb.image_sizes == xa.image_sizes
+        torch.testing.assert_close(xb.tensors.cpu(), xa.tensors, atol=1e-4, rtol=0)
+        for u, v in zip(ta, tb, strict=True):
+            assert v["boxes"].device.type == device and v["masks"].device.type == device
+            torch.testing.assert_close(v["boxes"].cpu(), u["boxes"], atol=1e-4, rtol=0)
+            assert torch.equal(v["masks"].cpu(), u["masks"])
+            assert torch.equal(v["labels"].cpu(), u["labels"])
