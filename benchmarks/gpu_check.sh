@@ -9,8 +9,10 @@
 #   3. each failure rerun alone with CUDA_LAUNCH_BLOCKING=1 (a clean context, exact errors);
 #   4. the CUDA benchmark, in two runs so that one cut short leaves the other: the device
 #      work alone (the Triton kernels, the torch path, kornia, tv2 per sample) against the
-#      copy bandwidth (kernels.json), then the pipelines and the GPU targets, and the
-#      geometry presets from variable-size images (bench.json), then the files case: JPEG
+#      copy bandwidth (kernels.json), then the pipelines and the GPU targets, the
+#      geometry presets from variable-size images, and the detection case (COCO-like images
+#      with boxes and instance masks through DataLoader workers, tv2 against gpuprep, and
+#      gpuprep's moved targets checked against tv2's) (bench.json), then the files case: JPEG
 #      files through 8 persistent DataLoader workers, seed, tv2 and gpuprep (device decode),
 #      against the batched decode alone, and its targets (files.json, into bench.json), then
 #      a DataLoader with 2 workers, the seed against gpuprep's DeviceLoader
@@ -30,7 +32,7 @@ START=$SECONDS
 TESTS_BUDGET=${TESTS_BUDGET:-210}   # seconds for the CUDA tests (both processes, side by side)
 RERUN_BUDGET=${RERUN_BUDGET:-40}    # seconds for the reruns, all together
 KERNEL_BUDGET=${KERNEL_BUDGET:-80}  # seconds for the device work alone
-BENCH_BUDGET=${BENCH_BUDGET:-130}   # seconds for the pipelines and the geometry presets
+BENCH_BUDGET=${BENCH_BUDGET:-170}   # seconds for the pipelines, geometry presets, detection case
 FILES_BUDGET=${FILES_BUDGET:-90}    # seconds for the files case (its JPEGs made on the way)
 LOADER_BUDGET=${LOADER_BUDGET:-60}  # seconds for the DataLoader with workers
 # GPUPREP_KERNEL_TESTS=1: tests/kernels/numerics is collected (compiled on the GPU, CUDA-marked there).
@@ -148,8 +150,8 @@ echo "== device work alone (gpuprep-bench --full --device cuda --kernels-only, a
 timeout -s INT -k 10 "$KERNEL_BUDGET" "$PY" -m gpuprep.bench --full --device cuda --kernels-only \
   --json "$OUT_DIR/kernels.json" >"$OUT_DIR/bench-kernels.log" 2>&1
 kernels_bench_rc=$?
-echo "== pipelines (gpuprep-bench --full --device cuda --no-kernels --no-files, at most" \
-  "${BENCH_BUDGET}s) -> bench.log, bench.json"
+echo "== pipelines, geometry presets, detection case (gpuprep-bench --full --device cuda" \
+  "--no-kernels --no-files, at most ${BENCH_BUDGET}s) -> bench.log, bench.json"
 PLOT=()
 "$PY" -c "import matplotlib" 2>/dev/null && PLOT=(--plot "$OUT_DIR/bench.png")
 timeout -s INT -k 10 "$BENCH_BUDGET" "$PY" -m gpuprep.bench --full --device cuda --no-kernels \
@@ -275,6 +277,20 @@ if d.get("geometry_rows"):
           ("host CPU ms/img", ">", 17)],
          [[r["pipeline"], r["device"], f"{r['images_per_s']:.0f}", f"{r['speedup_vs_seed']:.2f}x",
            f"{r['host_cpu_ms_per_image']:.2f}"] for r in d["geometry_rows"]], "  ")
+det = d.get("detection") or {}
+if det.get("rows"):
+    print(f"detection: {det['images']} COCO-like images ({det['boxes']} boxes), batch "
+          f"{det['batch']}, {det['workers']} workers")
+    show([("pipeline", "<", 10), ("device", "<", 8), ("images/s", ">", 10), ("vs tv2", ">", 8),
+          ("main CPU ms/img", ">", 17), ("workers CPU ms/img", ">", 20)],
+         [[r["pipeline"], r["device"], f"{r['images_per_s']:.1f}", f"{r['speedup_vs_tv2']:.2f}x",
+           f"{r['main_cpu_ms_per_image']:.2f}",
+           "n/a" if r["workers_cpu_ms_per_image"] is None else f"{r['workers_cpu_ms_per_image']:.1f}"]
+          for r in det["rows"]], "  ")
+    for dev, c in det.get("checks", {}).items():
+        verdict = "agree" if not c["problems"] else "DIFFER: " + "; ".join(c["problems"][:3])
+        print(f"  targets on {dev} vs tv2, same parameters: {c['kept']}/{c['boxes']} boxes kept,"
+              f" max err {c['max_box_err']:.1e}, {c['mask_pixels_differing']} mask pixels: {verdict}")
 for r in d.get("dataloader_workers", []):
     print(f"{r['group']}: {r['pipeline']:<8} {r['images_per_s']:.0f} images/s")
 f = d.get("files") or {}

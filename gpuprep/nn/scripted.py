@@ -38,7 +38,8 @@ class ScriptablePreprocess(nn.Module):
         layout).
 
         Raises:
-            RuntimeError: a layer with ``augment`` or ``geometry``, which run in Python.
+            RuntimeError: a layer with ``augment``, ``geometry`` or ``pad``, which run in
+                Python.
         """
         if layer.augment is not None:
             raise RuntimeError(
@@ -51,6 +52,12 @@ class ScriptablePreprocess(nn.Module):
                 "torch.jit.script cannot compile Preprocess with geometry= (its per-sample "
                 "parameters are drawn and applied in Python). Keep that Preprocess in Python "
                 "in front of the exported model, or script a Preprocess without geometry."
+            )
+        if getattr(layer, "pad", None) is not None:
+            raise RuntimeError(
+                "torch.jit.script cannot compile Preprocess with pad= (a padded batch of "
+                "images of their own sizes is made in Python). Keep that Preprocess in Python "
+                "in front of the exported model, or script a Preprocess without pad."
             )
         return cls(layer.mean, layer.std, layer.dtype, layer.channels_last, layer.layout)
 

@@ -23,7 +23,7 @@ from ..data.target_fields import ROTATED_FORMATS
 from ..geometry import GeometryParams
 from .per_item import per_item, split
 
-__all__ = ["degenerate", "move_boxes", "to_xyxy", "from_xyxy"]
+__all__ = ["degenerate", "from_xyxy", "move_boxes", "move_rotated", "rotated_degenerate", "to_xyxy"]
 
 
 def to_xyxy(b: Tensor, fmt: str) -> Tensor:

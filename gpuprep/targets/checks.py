@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.target_fields import BOX_FORMATS, ROTATED_FORMATS
+from ..data.target_fields import ROTATED_FORMATS
 
 __all__ = ["check_boxes", "check_keypoints", "check_masks", "check_per_box", "name_of"]
 
@@ -202,8 +202,3 @@ def check_per_box(values: Sequence[Any], key: Any, counts: Sequence[int], boxes:
                 f"Expected target {name_of(key)} of sample {i} to hold one value per box of "
                 f"{name_of(boxes)} ({k}). Got {'a scalar' if got is None else got}."
             )
-
-
-def box_formats() -> tuple[str, ...]:
-    """Every box kind."""
-    return (*BOX_FORMATS, *ROTATED_FORMATS)

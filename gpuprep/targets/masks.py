@@ -91,9 +91,9 @@ def move_masks(
         out = torch.empty((total, ch, cw), dtype=planes[0].dtype, device=device)
         backends.resample_masks(planes, params, out, fill=fill if labels else 0)
     else:
-        out = (torch.full if padded else torch.empty)(
-            (total, ch, cw), *((fill,) if padded else ()), dtype=planes[0].dtype, device=device
-        )
+        out = torch.empty((total, ch, cw), dtype=planes[0].dtype, device=device)
+        if padded:  # label maps of a padded batch: the fill where no sample reaches
+            out.fill_(fill)
         at = 0
         for i, (rows, cols) in enumerate(_gathers(params)):
             k = counts[i]

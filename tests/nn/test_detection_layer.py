@@ -167,3 +167,26 @@ def test_images_of_their_own_sizes_need_a_pad():
         (8, 16),
         (16, 8),
     ]
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+def test_a_padded_layer_is_not_scripted_silently():
+    with pytest.raises(RuntimeError, match="pad="):
+        torch.jit.script(gpuprep.Preprocess(pad=32))
+
+
+def test_encoded_files_with_targets():
+    """JPEG bytes as the image: decoded where the batch is, moved with the same parameters."""
+    pytest.importorskip("torchcodec")
+    from helpers import encoded
+
+    samples = detection_samples(2, seed=5)
+    files = [gpuprep.EncodedImage(encoded(s[0], "JPEG")) for s in samples]
+    pre = gpuprep.Preprocess(geometry=(gpuprep.Resize((40, 40)),))
+    pairs = list(zip(files, [s[1] for s in samples], strict=True))
+    batch = gpuprep.collate_ragged(pairs, targets=True)
+    images, targets = pre(batch[0], targets=batch[1])
+    assert images.shape == (2, 3, 40, 40)
+    h, w = samples[0][0].shape[:2]
+    expected = samples[0][1]["boxes"] * torch.tensor([40 / w, 40 / h] * 2)
+    torch.testing.assert_close(targets[0]["boxes"], expected, atol=1e-4, rtol=1e-5)
