@@ -114,9 +114,7 @@ def move_targets(
                 f"keeping one of them (or degenerate_boxes='keep')."
             )
         key = box_keys[0]
-        fmt = kinds[key]
-        rule = rotated_degenerate if fmt in ROTATED_FORMATS else degenerate
-        keep = [~rule(b, fmt, tuple(own[i])) for i, b in enumerate(out[key])]
+        keep = _kept_boxes(out[key], kinds[key], own)
         out[key] = [
             wrap_like(b.as_subclass(Tensor)[k], b, own[i])
             for i, (b, k) in enumerate(zip(out[key], keep, strict=True))
@@ -155,6 +153,18 @@ def _moved_boxes(
     own = params.output_sizes()
     pairs = enumerate(zip(moved, column, strict=True))
     return [wrap_like(b, like, own[i]) for i, (b, like) in pairs]
+
+
+def _kept_boxes(boxes: list[Tensor], fmt: str, own: np.ndarray) -> list[Tensor]:
+    """Per sample, which moved boxes stay (SanitizeBoundingBoxes' rule, for the sample's own
+    output size): for the batch at once, rotated formats sample by sample."""
+    if fmt in ROTATED_FORMATS:
+        return [~rotated_degenerate(b, fmt, tuple(own[i])) for i, b in enumerate(boxes)]
+    counts = [int(b.shape[0]) for b in boxes]
+    flat = torch.cat([b.as_subclass(Tensor) for b in boxes])
+    canvas = torch.from_numpy(np.repeat(own, counts, axis=0)).to(flat.device, flat.dtype)
+    keep = ~degenerate(flat, fmt, (canvas[:, 0], canvas[:, 1]))
+    return list(torch.split(keep, counts))
 
 
 def _kept(t: Any, keep: Tensor, count: int, kind: str) -> Any:

@@ -103,10 +103,10 @@ def move_boxes(
     return split(from_xyxy(out, fmt), counts)
 
 
-def degenerate(boxes: Tensor, fmt: str, canvas: tuple[int, int] | Tensor) -> Tensor:
+def degenerate(boxes: Tensor, fmt: str, canvas: tuple[Any, Any]) -> Tensor:
     """(K,) bool: the boxes ``SanitizeBoundingBoxes()`` removes (torchvision's defaults,
     min_size 1 and min_area 1): narrower or lower than 1 px, of area below 1, or with a
-    corner outside the (h, w) canvas."""
+    corner outside the (h, w) canvas (ints, or (K,) tensors: each box its own canvas)."""
     b = to_xyxy(boxes.reshape(-1, 4), fmt)
     h, w = canvas
     ws, hs = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
