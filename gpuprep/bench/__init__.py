@@ -1,6 +1,7 @@
 """gpuprep-bench: the ways people turn uint8 NumPy images into a normalized float32 batch,
 side by side, next to the physical floor; then the geometry presets from variable-size
-images, JPEG files through DataLoader workers (the files case), and the device work alone.
+images, JPEG files through DataLoader workers (the files case), detection samples with
+their targets (the detection case), and the device work alone.
 
 ``gpuprep-bench`` (or ``python -m gpuprep.bench``) runs :func:`main`. Where each part lives:
 
@@ -16,6 +17,9 @@ images, JPEG files through DataLoader workers (the files case), and the device w
   :mod:`gpuprep.bench.stages`: where its time goes on one thread, and its floors;
   :mod:`gpuprep.bench.jpegs`: its sample JPEGs, made once and cached;
   :mod:`gpuprep.bench.files_report`: its tables;
+* :mod:`gpuprep.bench.detection`: the detection case: images with boxes, instance masks and
+  labels through DataLoader workers to padded batches (tv2, gpuprep);
+  :mod:`gpuprep.bench.detection_report`: its table;
 * :mod:`gpuprep.bench.kernels`: the device work alone (Triton, the torch path, kornia, tv2
   per sample) on batches already on the device, in GB/s against the copy bandwidth;
 * :mod:`gpuprep.bench.targets`: the GPU targets and the files case's, against what was

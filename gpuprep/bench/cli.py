@@ -148,7 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sections.files_case(args, devices, phases, folder=folder, said=said) if run_files else None
     )
     figures["detection"] = (
-        sections.detection_case(args, devices, phases, photos=theirs, source=args.images)
+        sections.detection_case(
+            args, devices, phases, photos=theirs, source=f"the photos of {args.images}"
+        )
         if run_detection
         else None
     )

@@ -15,8 +15,8 @@ __all__ = ["check_lines", "detection_header", "detection_table", "slower_lines"]
 def detection_header(source: str, *, images: int, batch: int, workers: int, epochs: int) -> str:
     """What the detection case runs and how: the line above its table.
 
-    >>> detection_header("x", images=8, batch=4, workers=1, epochs=1)[:60]
-    'detection case: 8 COCO-like images from x, 1 to 20 boxes and '
+    >>> detection_header("x", images=8, batch=4, workers=1, epochs=1).split("; ")[1]
+    'batch 4, 1 persistent worker for both loaders'
     """
     return (
         f"detection case: {images} COCO-like images from {source}, 1 to 20 boxes and "
@@ -61,6 +61,17 @@ def detection_table(rows: Sequence[dict[str, Any]]) -> str:
     )
     if any(r["workers_cpu_ms_per_image"] is None for r in rows):
         lines.append("n/a: the workers' processes could not be read (no /proc here)")
+    coarse = [
+        r
+        for r in rows
+        if r["workers_cpu_tick_ms_per_image"] > 0.05 * (r["workers_cpu_ms_per_image"] or 0)
+    ]
+    if coarse:
+        tick = max(r["workers_cpu_tick_ms_per_image"] for r in coarse)
+        lines.append(
+            f"workers CPU: up to {figure(tick, 2)} ms per image off at "
+            f"{count(coarse[0]['images'], 'image')}, the ticks of /proc (more: --detection-images)"
+        )
     return "\n".join(lines)
 
 

@@ -54,6 +54,7 @@ def test_main_writes_table_json_and_plot(tmp_path, capsys):
             "--no-geometry",
             "--no-kernels",
             "--no-files",
+            "--no-detection",
         ]
     )
     assert rc == 0
@@ -196,6 +197,7 @@ def test_photos_from_a_folder_tree_keep_their_sizes(tmp_path, capsys):
             "1",
             "--no-kernels",
             "--no-files",
+            "--no-detection",
         ]
     )
     assert rc == 0
@@ -303,7 +305,8 @@ def test_the_device_work_alone_every_path_and_case(tmp_path, capsys):
 
 def test_one_copy_bandwidth_per_device_said_once_and_used_by_every_table(tmp_path, capsys):
     out = tmp_path / "b.json"
-    args = ["--device", "cpu", "--no-geometry", "--no-files", "--batch", "4", "--size", "32", "24"]
+    args = ["--device", "cpu", "--no-geometry", "--no-files", "--no-detection", "--batch", "4"]
+    args += ["--size", "32", "24"]
     args += ["--geometry-batch", "2", "--repeats", "2", "--warmup", "0", "--json", str(out)]
     assert bench.main(args) == 0
     captured = capsys.readouterr()

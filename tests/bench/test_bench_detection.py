@@ -93,7 +93,7 @@ def test_the_check_fails_where_gpuprep_s_boxes_are_wrong(monkeypatch, tmp_path, 
     assert detection.check_boxes(samples, torch.device("cpu"))["problems"] == []
     _shifted_boxes(monkeypatch)
     check = detection.check_boxes(samples, torch.device("cpu"))
-    assert check["max_box_err"] == pytest.approx(0.5)
+    assert check["max_box_err"] == pytest.approx(0.5, abs=1e-3)  # float32 at ~1000 px
     assert check["problems"] and all("5.00e-01 away from tv2's" in p for p in check["problems"])
     (warning,) = detection.disagreements({"cpu": check})
     assert warning.startswith("WARNING: gpuprep's detection targets on cpu differ from tv2's")

@@ -147,6 +147,7 @@ def test_images_dir_runs_the_files_case_on_the_users_files(tmp_path, capsys):
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
     out = tmp_path / "f.json"
     args = ["--device", "cpu", "--images", str(tmp_path), "--no-geometry", "--no-kernels"]
+    args += ["--no-detection"]
     args += ["--files-batch", "2", "--workers", "1", "--epochs", "1", "--json", str(out)]
     assert bench.main(args) == 0
     captured = capsys.readouterr()
@@ -185,7 +186,7 @@ def test_no_files_leaves_the_files_case_out(cache, tmp_path, capsys):
     out = tmp_path / "b.json"
     args = ["--device", "cpu", "--no-geometry", "--no-files", "--batch", "4", "--size", "16"]
     args += ["12", "--geometry-batch", "2", "--repeats", "1", "--warmup", "0", "--no-timm"]
-    assert bench.main([*args, "--json", str(out)]) == 0
+    assert bench.main([*args, "--no-detection", "--json", str(out)]) == 0
     captured = capsys.readouterr()
     assert "files case" not in captured.out and "files case" not in captured.err
     assert json.loads(out.read_text())["files"] is None
