@@ -21,7 +21,7 @@ from ..data.padded import PaddedBatch
 from ..data.target_fields import as_target, check_targets, tv_kind
 from ..geometry import Geometry, GeometryParams
 from ..ops.pad import Pad, padding_mask
-from ..ops.pipeline import Batch, draw_params, run_geometry
+from ..ops.pipeline import Batch, as_they_are, draw_params, run_geometry
 from ..targets import move_targets
 
 __all__ = ["run_detection"]
@@ -64,13 +64,10 @@ def run_detection(
     if targets is None:
         return out
     columns, column_kinds, rebuild = _columns(targets, kinds, len(drawn.sizes))
-    if drawn.params is None:  # nothing resamples: every image as it is
-        raise ValueError(
-            "Expected a geometry (or a pad) for a call with targets: without one nothing "
-            "moves them. Pass Preprocess(geometry=(...)) or pad=..."
-        )
+    # without a geometry every image stays as it is, and so do its targets (checked, moved)
+    params = drawn.params if drawn.params is not None else as_they_are(drawn.sizes)
     moved = move_targets(
-        columns, column_kinds, drawn.params, drawn.sizes, images.device,
+        columns, column_kinds, params, drawn.sizes, images.device,
         degenerate_boxes=layer.degenerate_boxes, canvas=drawn.canvas,
         mask_fill=0 if pad is None else pad.mask_fill, backend=layer.backend,
     )  # fmt: skip

@@ -48,6 +48,7 @@ __all__ = [
     "Batch",
     "Drawn",
     "MANY_SIZES",
+    "as_they_are",
     "batch_sizes",
     "crop_resize_normalize",
     "draw_params",
@@ -121,14 +122,14 @@ def draw_params(
     elif plan is not None:
         params, memo = plan.draw(sizes, varying=pad is not None)
     elif pad is not None:
-        params = _as_they_are(sizes)
+        params = as_they_are(sizes)
     canvas = None
     if pad is not None and params is not None:
         canvas = pad.canvas(params.output_sizes())
     return Drawn(params, memo, sizes, channels, canvas)
 
 
-def _as_they_are(sizes: np.ndarray) -> GeometryParams:
+def as_they_are(sizes: np.ndarray) -> GeometryParams:
     """Parameters that keep every image as it is: its whole self, at its own size."""
     n = len(sizes)
     if n == 0:

@@ -106,11 +106,13 @@ def test_counts_that_do_not_match():
         layer()(batch(), targets={"boxes": [torch.zeros(0, 4)] * 3})
 
 
-def test_targets_need_a_geometry_or_a_pad():
-    with pytest.raises(ValueError, match="Expected a geometry"):
-        gpuprep.Preprocess()(
-            torch.zeros(2, 8, 8, 3, dtype=torch.uint8), targets=[{"boxes": torch.zeros(0, 4)}] * 2
-        )
+def test_without_a_geometry_targets_stay_as_they_are_but_are_checked():
+    x = torch.zeros(2, 8, 8, 3, dtype=torch.uint8)
+    boxes = [{"boxes": torch.tensor([[1.0, 2.0, 5.0, 6.0]])}, {"boxes": torch.zeros(0, 4)}]
+    images, out = gpuprep.Preprocess()(x, targets=boxes)
+    assert images.shape == (2, 3, 8, 8) and torch.equal(out[0]["boxes"], boxes[0]["boxes"])
+    with pytest.raises(ValueError, match="inside its image"):
+        gpuprep.Preprocess()(x, targets=[{"boxes": torch.tensor([[0.0, 0.0, 9.0, 1.0]])}] * 2)
 
 
 def test_degenerate_option_and_pad_are_checked():
