@@ -252,12 +252,33 @@ def take_targets(
             d = dict(get_path(s, (head,), i))
             for key in keys:
                 d[key] = as_target(get_path(s, (head, key), i))
+            _check_told(d, keys, head, i)
             column.append(d)
         values[(head,)] = column
     holed = list(samples)
     for path in values:
         holed = [put_path(s, path, placeholder) for s in holed]
     return holed, values
+
+
+def _check_told(d: Mapping, keys: list, head: Any, index: int) -> None:
+    """A target dict holds arrays only under keys the loader was told about: an array it
+    was not would come out unmoved, silently wrong.
+
+    Raises:
+        ValueError: naming the sample, the key and the fix.
+    """
+    for key, value in d.items():
+        if key in keys or tv_kind(value) is not None:
+            continue
+        if isinstance(value, (np.ndarray, Tensor)) and value.ndim >= 1:
+            raise ValueError(
+                f"Expected every array of sample {index}'s target dict [{head!r}] under a key "
+                f"the loader was told about ({sorted(map(str, keys))}). Got {key!r}, an array "
+                f"of shape {tuple(value.shape)}: say what it is, targets={{..., {key!r}: "
+                f"'xyxy' | 'mask' | 'keypoints' | 'labels'}}, or 'keep' to pass it through "
+                f"unmoved."
+            )
 
 
 def batch_targets(batch: Any, spec: Mapping[Any, str] | None) -> dict[Path, str]:

@@ -132,3 +132,14 @@ def test_nothing_is_dropped_unless_asked():
     assert kept[1]["boxes"].shape == (2, 4) and kept[1]["labels"].tolist() == [1, 1]
     removed = layer(degenerate_boxes="remove")(batch(), targets=t)[1]
     assert removed[1]["boxes"].shape == (1, 4) and removed[1]["labels"].shape == (1,)
+
+
+def test_a_loader_refuses_an_array_of_a_target_dict_it_was_not_told_about():
+    img = np.zeros((20, 30, 3), np.uint8)
+    target = {"boxes": np.zeros((1, 4), np.float32), "polygons": np.zeros((1, 5, 2)), "id": 3}
+    with pytest.raises(ValueError, match=r"sample 0's target dict \[1\].*'polygons'.*'keep'"):
+        gpuprep.collate_ragged([(img, target)] * 2, targets=True)
+    told = gpuprep.collate_ragged(
+        [(img, target)] * 2, targets={"boxes": "xyxy", "polygons": "keep"}
+    )
+    assert told[1][0]["id"] == 3 and told[1][1]["polygons"].shape == (1, 5, 2)
