@@ -124,24 +124,16 @@ def _items(obj: Any) -> list[tuple[Any, Any]]:
     return []
 
 
-def find_targets(
-    sample: Any, spec: Mapping[Any, str] | None, image_path: Path | None = None
-) -> dict[Path, str]:
-    """Where the targets of ``sample`` are and their kinds: tv_tensors, and fields under a
-    key of ``spec``, in the sample or one level down (a tuple sample's dict); the image's
-    place (``image_path``) is skipped.
-
-    Raises:
-        ValueError: a key of an explicit ``spec`` found nowhere in the sample, naming the
-            keys there are.
-    """
+def find_targets(sample: Any, spec: Mapping[Any, str] | None) -> dict[Path, str]:
+    """Where the targets of ``sample`` (its image already taken out) are and their kinds:
+    tv_tensors, and fields under a key of ``spec``, in the sample or one level down (a
+    tuple sample's dict); without ``spec``, the labels beside tv_tensors boxes too.
+    :func:`check_found` says whether every key of ``spec`` was there."""
     found: dict[Path, str] = {}
 
     def visit(obj: Any, path: Path, depth: int) -> None:
         for key, value in _items(obj):
             here = (*path, key)
-            if here == image_path:
-                continue
             kind = tv_kind(value)
             if kind is None and spec is not None:
                 kind = spec.get(key)

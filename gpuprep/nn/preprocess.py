@@ -70,6 +70,15 @@ class Preprocess(nn.Module):
             kernels on the CPU, rounded to uint8 before the normalization), the torch path
             only; what :class:`gpuprep.CPUCollate` uses by default, where it is several
             times faster on the CPU.
+        pad: None (default), or how a batch of images of their own sizes is padded to one
+            (a geometry such as ``Resize(800, max_size=1333)`` without a crop,
+            :class:`gpuprep.RandomShortestSize`): ``32`` (to the largest, rounded up to a
+            multiple of 32), ``True`` (to the largest) or a :class:`gpuprep.Pad` (a fixed
+            size, the fill after the normalization, label maps' fill, the padding mask).
+            The output is then a :class:`gpuprep.PaddedBatch`.
+        degenerate_boxes: ``"keep"`` (default: every box, as torchvision's transforms keep
+            them) or ``"remove"``: the boxes ``SanitizeBoundingBoxes`` removes go, with their
+            labels, instance masks and keypoints, in a call with ``targets``.
 
     Shape:
         - Input: (N, H, W, C) or (N, H, W) for NHWC; (N, C, H, W) for NCHW. uint8, uint16 or
@@ -84,7 +93,8 @@ class Preprocess(nn.Module):
           (one batched nvJPEG call on CUDA) and read by the geometry where the decoder put
           each image.
         - Output: (N, C, H, W) of ``dtype`` on the input's device; (N, C, h, w) with the
-          geometry's output size (the geometry of the mode the layer is in).
+          geometry's output size (the geometry of the mode the layer is in); with ``pad``,
+          a :class:`gpuprep.PaddedBatch`; with ``targets``, the pair (images, targets).
 
     Example:
         >>> pre = Preprocess(mean=0.5, std=0.5)
