@@ -357,11 +357,9 @@ class Preprocess(nn.Module):
         super().__setstate__(state)
         self.__dict__.setdefault("_affine", AffineCache())  # derived again where it is used
         self.__dict__.setdefault("_values", RangeCheck())
-        self.__dict__.setdefault("backend", "auto")
-        self.__dict__.setdefault("eval_geometry", None)
-        self.__dict__.setdefault("numerics", "float")
-        self.__dict__.setdefault("pad", None)
-        self.__dict__.setdefault("degenerate_boxes", "keep")
+        defaults = dict(backend="auto", eval_geometry=None, numerics="float", pad=None)
+        for name, value in {**defaults, "degenerate_boxes": "keep"}.items():
+            self.__dict__.setdefault(name, value)
 
     def extra_repr(self) -> str:
         mean = [round(v, 4) for v in self.mean.flatten().tolist()]
