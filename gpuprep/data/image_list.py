@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["ImageList"]
+__all__ = ["ImageList", "addresses"]
 
 
 class ImageList:
@@ -84,9 +84,7 @@ class ImageList:
     def addresses(self) -> tuple[Tensor, list[int]]:
         """The image at the lowest address and every image's offset from it, in elements:
         what the kernel's table holds, so that one pointer reaches every image."""
-        base = min(self._images, key=lambda t: t.data_ptr())
-        size = base.element_size()
-        return base, [(t.data_ptr() - base.data_ptr()) // size for t in self._images]
+        return addresses(self._images)
 
     def to(self, device: str | torch.device, non_blocking: bool = False) -> ImageList:
         return ImageList([t.to(device, non_blocking=non_blocking) for t in self._images])
@@ -102,3 +100,25 @@ class ImageList:
             f"ImageList({len(self)} images of {self.channels} channels [{shown}{more}], "
             f"dtype={self.dtype}, device={self.device})"
         )
+
+
+def addresses(tensors: Sequence[Tensor]) -> tuple[Tensor, list[int]]:
+    """The tensor at the lowest address of ``tensors`` (one dtype and device) and every
+    tensor's offset from it, in elements: what a kernel's table holds, so that one pointer
+    reaches them all (decoded images, mask planes).
+
+    Raises:
+        ValueError: tensors whose addresses do not differ by whole elements, naming one.
+    """
+    base = min(tensors, key=lambda t: t.data_ptr())
+    start, size = base.data_ptr(), base.element_size()
+    offsets = []
+    for i, t in enumerate(tensors):
+        offset, rest = divmod(t.data_ptr() - start, size)
+        if rest:
+            raise ValueError(
+                f"Expected tensors whose addresses differ by whole {size}-byte elements. Got "
+                f"tensor {i}, {t.data_ptr() - start} bytes from the lowest."
+            )
+        offsets.append(offset)
+    return base, offsets

@@ -26,10 +26,11 @@ from torch import Tensor
 from ..compat import collate_nested
 from .encoded import is_encoded_sample
 from .images import is_image_sample
+from .nesting import put_item, put_path
 from .pil import is_pil_image
 from .ragged import RaggedBatch
 from .stack import collate_fn_map
-from .target_fields import check_found, find_targets, put_path, take_targets
+from .target_fields import check_found, find_targets, take_targets
 
 __all__ = [
     "DEFAULT_DICT_KEY",
@@ -310,22 +311,6 @@ def get_item(sample: Any, key: Key, where: str) -> Any:
     raise TypeError(
         f"Expected {where} to be an array, a tuple, a list or a dict. Got {type(sample).__name__}."
     )
-
-
-def put_item(sample: Any, key: Key, value: Any) -> Any:
-    """A shallow copy of ``sample`` with ``value`` at ``key``."""
-    if isinstance(sample, Mapping):
-        d = dict(sample)
-        d[key] = value
-        try:
-            return type(sample)(d)  # type: ignore[call-arg]
-        except TypeError:
-            return d
-    items = list(sample)
-    items[key] = value
-    if isinstance(sample, tuple) and hasattr(sample, "_fields"):
-        return type(sample)(*items)
-    return type(sample)(items)
 
 
 def to_device(obj: Any, device: torch.device) -> Any:

@@ -26,8 +26,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .nesting import put_path
+
 __all__ = [
     "BOX_FORMATS",
+    "BOX_KINDS",
     "DETECTION_TARGETS",
     "Defaults",
     "KINDS",
@@ -39,7 +42,6 @@ __all__ = [
     "find_targets",
     "gather",
     "get_path",
-    "put_path",
     "scatter",
     "take_targets",
     "tv_kind",
@@ -48,6 +50,7 @@ __all__ = [
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 # torchvision's rotated formats: transformed by torchvision's own kernels, box by box
 ROTATED_FORMATS = ("xywhr", "cxcywhr", "xyxyxyxy")
+BOX_KINDS = (*BOX_FORMATS, *ROTATED_FORMATS)  # every kind of box
 KINDS = {
     **{f: f"boxes in {f.upper()} format, in pixels of their image" for f in BOX_FORMATS},
     **{f: f"rotated boxes in {f.upper()} format (torchvision's)" for f in ROTATED_FORMATS},
@@ -152,7 +155,7 @@ def _with_labels(found: dict[Path, str], parent_of: Any) -> None:
     """Without ``targets=``, the "labels" field beside tv_tensors boxes is their per-box
     labels, as torchvision's SanitizeBoundingBoxes finds them."""
     for path, kind in list(found.items()):
-        if kind in (*BOX_FORMATS, *ROTATED_FORMATS):
+        if kind in BOX_KINDS:
             parent = parent_of(path[:-1])
             if isinstance(parent, Mapping) and "labels" in parent:
                 found.setdefault((*path[:-1], "labels"), "labels")
@@ -193,24 +196,6 @@ def get_path(sample: Any, path: Path, index: int) -> Any:
                 f"image without boxes)."
             ) from None
     return obj
-
-
-def put_path(structure: Any, path: Path, value: Any) -> Any:
-    """A shallow copy of ``structure`` with ``value`` at ``path`` (copied along the path)."""
-    key = path[0]
-    inner = value if len(path) == 1 else put_path(structure[key], path[1:], value)
-    if isinstance(structure, Mapping):
-        d = dict(structure)
-        d[key] = inner
-        try:
-            return type(structure)(d)  # type: ignore[call-arg]
-        except TypeError:
-            return d
-    items = list(structure)
-    items[key] = inner
-    if isinstance(structure, tuple) and hasattr(structure, "_fields"):
-        return type(structure)(*items)
-    return type(structure)(items)
 
 
 def as_target(value: Any) -> Any:

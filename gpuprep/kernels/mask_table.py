@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 from torch import Tensor
 
+from ..data.image_list import addresses
+
 __all__ = [
     "MASK_COL",
     "MASK_COLUMNS",
@@ -118,18 +120,10 @@ def mask_table(
             f" for {p} planes. Got {tuple(params.shape)}."
         )
 
-    src = min(planes, key=lambda t: t.data_ptr())
-    base, size = src.data_ptr(), src.element_size()
+    src, offsets = addresses(planes)
     table = np.empty((p, MASK_NCOL), np.int64)
-    for i, t in enumerate(planes):
-        offset, rest = divmod(t.data_ptr() - base, size)
-        if rest:
-            raise ValueError(
-                f"Expected mask planes whose addresses differ by whole {size}-byte elements. "
-                f"Got plane {i}, {t.data_ptr() - base} bytes from the lowest."
-            )
-        table[i, MASK_COL["offset"]] = offset
-        table[i, _STRIDES] = t.stride()
+    table[:, MASK_COL["offset"]] = offsets
+    table[:, _STRIDES] = [t.stride() for t in planes]
     table[:, _PARAMS] = params
 
     # as torch's nearest index: scale = (float)input / (float)output, an IEEE float32 division

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.target_fields import BOX_FORMATS, ROTATED_FORMATS, tv_kind
+from ..data.target_fields import BOX_KINDS, ROTATED_FORMATS, tv_kind
 from ..geometry import GeometryParams
 from . import checks
 from .boxes import degenerate, move_boxes, move_rotated, rotated_degenerate
@@ -86,7 +86,7 @@ def move_targets(
                 f"Expected target {checks.name_of(key)} to hold one entry per image of the "
                 f"batch ({n}). Got {got}."
             )
-    box_keys = [k for k in columns if kinds[k] in (*BOX_FORMATS, *ROTATED_FORMATS)]
+    box_keys = [k for k in columns if kinds[k] in BOX_KINDS]
     out: dict[Any, Any] = {}
     counts: list[int] | None = None
     for key in box_keys:
@@ -121,7 +121,7 @@ def move_targets(
         ]
     for key, column in columns.items():
         kind = kinds[key]
-        if kind in (*BOX_FORMATS, *ROTATED_FORMATS):
+        if kind in BOX_KINDS:
             continue
         like = column  # the targets as they came: their tv_tensor types
         if keep is not None and counts is not None and kind in ("labels", "mask", "keypoints"):

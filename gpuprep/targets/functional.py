@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.target_fields import BOX_FORMATS, ROTATED_FORMATS, as_target, tv_kind
+from ..data.target_fields import BOX_FORMATS, BOX_KINDS, as_target, tv_kind
 from ..geometry import GeometryParams, check_params
 from .apply import move_targets, wrap_like
 from .checks import check_keypoints
@@ -90,7 +90,7 @@ def transform_boxes(
     items = _items(boxes, len(params), "boxes")
     fmt = format or (tv_kind(items[0]) if items else None) or "xyxy"
     fmt = str(getattr(fmt, "name", fmt)).lower()
-    if fmt not in (*BOX_FORMATS, *ROTATED_FORMATS):
+    if fmt not in BOX_KINDS:
         raise ValueError(f"Expected a box format {', '.join(BOX_FORMATS)}. Got {format!r}.")
     sizes = _sizes(items, params, image_sizes)
     checked = _checked(params, sizes)
